@@ -1,0 +1,1 @@
+"""Brokers queue invocation ids for runners."""

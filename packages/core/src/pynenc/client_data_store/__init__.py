@@ -1,0 +1,1 @@
+"""Client data stores keep large argument values once, under a content hash."""

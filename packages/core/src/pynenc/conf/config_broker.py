@@ -1,0 +1,18 @@
+"""Configuration shared by every broker."""
+
+from __future__ import annotations
+
+from pynenc.conf.config_base import ConfigField, ConfigPynencBase, bounded, parse_float
+
+
+class ConfigBroker(ConfigPynencBase):
+    """Broker settings (section ``broker``); backend configs inherit from it."""
+
+    section = "broker"
+
+    broker_retrieve_timeout_seconds = ConfigField(
+        1.0,
+        parser=bounded(parse_float, ge=0),
+        doc="Seconds one blocking retrieval waits for an invocation before returning empty, "
+        "so a runner regularly gets back control (shutdown, heartbeats); 0 does not wait.",
+    )

@@ -1,0 +1,40 @@
+"""Configuration shared by every trigger component."""
+
+from __future__ import annotations
+
+from pynenc.conf.config_base import (
+    ConfigField,
+    ConfigPynencBase,
+    bounded,
+    parse_float,
+    parse_int,
+)
+
+
+class ConfigTrigger(ConfigPynencBase):
+    """Trigger settings (section ``trigger``): how long event and run records are kept."""
+
+    section = "trigger"
+
+    event_retention_hours = ConfigField(
+        24.0,
+        parser=bounded(parse_float, ge=0),
+        doc="Age after which stored events are purged; 0 keeps them (still capped by "
+        "event_max_records).",
+    )
+    event_max_records = ConfigField(
+        10000,
+        parser=bounded(parse_int, ge=0),
+        doc="Most recent events kept; 0 disables the cap.",
+    )
+    trigger_run_retention_hours = ConfigField(
+        24.0,
+        parser=bounded(parse_float, ge=0),
+        doc="Age after which records of trigger runs are purged; 0 keeps them (still capped by "
+        "trigger_run_max_records).",
+    )
+    trigger_run_max_records = ConfigField(
+        10000,
+        parser=bounded(parse_int, ge=0),
+        doc="Most recent trigger run records kept; 0 disables the cap.",
+    )

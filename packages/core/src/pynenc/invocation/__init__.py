@@ -1,0 +1,1 @@
+"""Invocations: execution requests of calls, with ids, statuses and histories."""

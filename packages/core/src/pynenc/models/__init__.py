@@ -1,0 +1,1 @@
+"""Plain data transfer objects stored by backends."""

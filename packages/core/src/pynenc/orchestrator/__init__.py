@@ -1,0 +1,1 @@
+"""Orchestrators own invocation statuses and scheduling decisions."""

@@ -1,0 +1,576 @@
+"""The orchestrator contract: statuses, their atomic transitions, and scheduling decisions.
+
+The base class holds the policy (validation against the status table, caching, history,
+notification order, routing); a backend implements the ``_underscore`` storage primitives, each
+of which must be one atomic step in its store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pynenc.conf.config_orchestrator import ConfigOrchestrator
+from pynenc.exceptions import InvocationStatusError, InvocationStatusNotFoundError
+from pynenc.identifiers.invocation_id import InvocationId
+from pynenc.invocation.status import (
+    FINAL_STATUSES,
+    InvocationStatus,
+    InvocationStatusRecord,
+    TransitionRule,
+    check_transition,
+    transition_rule,
+)
+from pynenc.orchestrator.atomic_service import ActiveRunnerInfo, AtomicServiceExecution
+from pynenc.util.cache import LRUCache, TTLCache
+from pynenc.util.waiting import AdaptiveBackoff
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+    from pynenc.broker.base_broker import BrokerMessage
+    from pynenc.call import Call
+    from pynenc.invocation.dist_invocation import DistributedInvocation
+    from pynenc.runner.runner_context import RunnerContext
+
+logger = logging.getLogger("pynenc.orchestrator")
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestratorEntry:
+    """What the orchestrator indexes about an invocation when it is registered."""
+
+    invocation_id: InvocationId
+    task_id: str
+    call_id: str
+    registered_at: datetime
+    queue: str = "default"
+    priority: int = 0
+    concurrency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CasResult:
+    """Outcome of a compare-and-set status change: whether it applied and what was there."""
+
+    applied: bool
+    previous: InvocationStatusRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationQuery:
+    """A filter over the invocations the orchestrator holds; every field narrows the result."""
+
+    task_ids: frozenset[str] | None = None
+    statuses: frozenset[InvocationStatus] | None = None
+    registered_after: datetime | None = None
+    registered_before: datetime | None = None
+    status_changed_before: datetime | None = None
+    owner_ids: frozenset[str] | None = None
+    call_id: str | None = None
+    concurrency_key: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class InvocationPage:
+    """One page of invocation ids, oldest registration first; ``next_cursor`` fetches the next."""
+
+    invocation_ids: list[InvocationId] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class BaseOrchestrator(ABC):
+    """Owns invocation statuses and the decisions about what runs where and when."""
+
+    config_cls: ClassVar[type[ConfigOrchestrator]] = ConfigOrchestrator
+
+    def __init__(self, app: Pynenc) -> None:
+        self.app = app
+        self.conf = self.config_cls(sources=app.config_sources)
+        self._final_cache: LRUCache[InvocationId, InvocationStatusRecord] = LRUCache(
+            self.conf.status_cache_size
+        )
+        self._status_cache: TTLCache[InvocationId, InvocationStatusRecord] = TTLCache(
+            self.conf.status_cache_size, app.conf.cached_status_time, app.clock.monotonic
+        )
+
+    # ------------------------------------------------------------------ storage primitives
+
+    @abstractmethod
+    def _register_invocations(
+        self, entries: Sequence[OrchestratorEntry], record: InvocationStatusRecord
+    ) -> None:
+        """Store new invocations in status ``record`` (REGISTERED), in one step per batch."""
+
+    @abstractmethod
+    def _cas_status(
+        self, invocation_id: InvocationId, rule: TransitionRule, record: InvocationStatusRecord
+    ) -> CasResult:
+        """Atomically: read the current record, apply ``record`` if ``rule.allows`` it.
+
+        Returns the record found before the attempt (None when the invocation is unknown).
+        When the new status is final, the backend must not wake result waiters yet:
+        :meth:`_notify_final` is called once the result or exception is stored.
+        """
+
+    @abstractmethod
+    def _get_status_records(
+        self, invocation_ids: Sequence[InvocationId]
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        """Current records of the given invocations (unknown ids are left out)."""
+
+    @abstractmethod
+    def _increment_retries(self, invocation_id: InvocationId) -> int:
+        """Add one to the invocation's retry count and return the new count."""
+
+    @abstractmethod
+    def _get_retries(self, invocation_id: InvocationId) -> int:
+        """The invocation's retry count (0 when never retried or unknown)."""
+
+    @abstractmethod
+    def _query_invocations(self, query: InvocationQuery) -> InvocationPage:
+        """Invocations matching every given filter, oldest registration first."""
+
+    @abstractmethod
+    def _count_by_status(self, task_id: str | None) -> dict[InvocationStatus, int]:
+        """How many invocations (of one task, or all) are in each status."""
+
+    @abstractmethod
+    def _notify_final(self, invocation_ids: Sequence[InvocationId]) -> None:
+        """Wake whoever waits on these invocations: their final result is now stored."""
+
+    @abstractmethod
+    def _register_heartbeats(
+        self, runner_ids: Sequence[str], can_run_atomic_service: bool, now: datetime
+    ) -> None:
+        """Record that the runners are alive (creating them on first sight)."""
+
+    @abstractmethod
+    def _get_runner_infos(self) -> list[ActiveRunnerInfo]:
+        """Every runner the orchestrator knows, active or not."""
+
+    @abstractmethod
+    def _remove_runners(self, runner_ids: Sequence[str]) -> None:
+        """Forget runners (stopped cleanly, or silent for too long)."""
+
+    @abstractmethod
+    def _store_atomic_service_execution(self, execution: AtomicServiceExecution) -> None:
+        """Insert or replace (by run id) an atomic-service execution record."""
+
+    @abstractmethod
+    def _get_atomic_service_executions(self, limit: int) -> list[AtomicServiceExecution]:
+        """The most recent execution records, newest first."""
+
+    @abstractmethod
+    def _trim_atomic_service_executions(self, ended_before: datetime | None, keep: int) -> None:
+        """Delete records that ended before ``ended_before``, then all but the newest ``keep``
+        (0 keeps all)."""
+
+    @abstractmethod
+    def _add_waiting(self, waiter_id: InvocationId, waited_ids: Sequence[InvocationId]) -> None:
+        """Record that ``waiter_id`` is blocked until the ``waited_ids`` finish."""
+
+    @abstractmethod
+    def _remove_waiting(self, waiter_id: InvocationId) -> None:
+        """Forget what ``waiter_id`` was waiting on."""
+
+    @abstractmethod
+    def _get_waited_ids(self, limit: int) -> list[InvocationId]:
+        """Invocations others wait on, the most waited-on first."""
+
+    @abstractmethod
+    def _get_waiting_for(self, waiter_id: InvocationId) -> list[InvocationId]:
+        """What ``waiter_id`` is currently waiting on."""
+
+    @abstractmethod
+    def _delete_invocations(self, invocation_ids: Sequence[InvocationId]) -> None:
+        """Remove invocations from the orchestrator (the state backend keeps their history)."""
+
+    @abstractmethod
+    def purge(self) -> None:
+        """Delete everything this orchestrator stores for the app."""
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait_for_final(
+        self, invocation_ids: Sequence[InvocationId], timeout: float
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        """Block until at least one of the invocations is final (result stored) or ``timeout``.
+
+        Returns the final records found. Backends with a notification primitive override
+        this; the default polls with adaptive backoff.
+        """
+        backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.wait_poll_max_seconds)
+        deadline = time.monotonic() + timeout
+        while True:
+            finals = self.get_final_records(invocation_ids)
+            remaining = deadline - time.monotonic()
+            if finals or remaining <= 0:
+                return finals
+            backoff.sleep(remaining)
+
+    def get_final_records(
+        self, invocation_ids: Sequence[InvocationId]
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        """The final records among ``invocation_ids`` (final ones are cached for good)."""
+        finals: dict[InvocationId, InvocationStatusRecord] = {}
+        unknown: list[InvocationId] = []
+        for inv_id in invocation_ids:
+            cached = self._final_cache.get(inv_id)
+            if cached is None:
+                unknown.append(inv_id)
+            else:
+                finals[inv_id] = cached
+        if unknown:
+            for inv_id, rec in self._get_status_records(unknown).items():
+                if rec.status in FINAL_STATUSES:
+                    self._final_cache.set(inv_id, rec)
+                    finals[inv_id] = rec
+        return finals
+
+    # ------------------------------------------------------------------ registration
+
+    def route_calls(self, calls: Sequence[Call[Any, Any]]) -> list[DistributedInvocation[Any, Any]]:
+        """Register calls as new invocations and queue them: one batch per backend."""
+        from pynenc.invocation.dist_invocation import DistributedInvocation
+
+        invocations: list[DistributedInvocation[Any, Any]] = [
+            DistributedInvocation.new(call) for call in calls
+        ]
+        self.register_and_route(invocations)
+        return invocations
+
+    def route_call(self, call: Call[Any, Any]) -> DistributedInvocation[Any, Any]:
+        return self.route_calls([call])[0]
+
+    def register_and_route(self, invocations: Sequence[DistributedInvocation[Any, Any]]) -> None:
+        """Store, register (REGISTERED + history) and queue new invocations."""
+        from pynenc.broker.base_broker import BrokerMessage
+
+        if not invocations:
+            return
+        app = self.app
+        ctx = app.current_runner_context()
+        now = app.clock.now()
+        app.state_backend.upsert_invocations(list(invocations))
+        entries = [self._entry_for(inv, now) for inv in invocations]
+        record = InvocationStatusRecord(InvocationStatus.REGISTERED, ctx.runner_id, now)
+        self._register_invocations(entries, record)
+        app.state_backend.add_histories_by_id(
+            [inv.invocation_id for inv in invocations],
+            record,
+            ctx,
+            invocations[0].parent_invocation_id,
+        )
+        app.broker.route_invocations(
+            [BrokerMessage(e.invocation_id, e.queue, e.priority) for e in entries]
+        )
+
+    def _entry_for(
+        self, invocation: DistributedInvocation[Any, Any], now: datetime
+    ) -> OrchestratorEntry:
+        task_conf = invocation.call.task.conf
+        return OrchestratorEntry(
+            invocation_id=invocation.invocation_id,
+            task_id=invocation.call.task.task_id.key,
+            call_id=invocation.call.call_id.key,
+            registered_at=now,
+            queue=task_conf.queue,
+            priority=task_conf.priority,
+            concurrency_key=invocation.call.concurrency_key,
+        )
+
+    # ------------------------------------------------------------------ status changes
+
+    def set_invocation_status(
+        self,
+        invocation_id: InvocationId,
+        status: InvocationStatus,
+        runner_ctx: RunnerContext | None = None,
+    ) -> InvocationStatusRecord:
+        """Move an invocation to ``status`` as one compare-and-set step, and record history.
+
+        Raises :class:`InvalidStatusTransitionError` for a move the table does not list,
+        :class:`InvocationOwnershipError` when another runner owns the invocation, and
+        :class:`InvocationStatusNotFoundError` when the orchestrator does not know it.
+        """
+        ctx = runner_ctx or self.app.current_runner_context()
+        record = InvocationStatusRecord(status, ctx.runner_id, self.app.clock.now())
+        result = self._cas_status(invocation_id, transition_rule(status), record)
+        if not result.applied:
+            if result.previous is None:
+                raise InvocationStatusNotFoundError(invocation_id)
+            check_transition(invocation_id, result.previous, status, ctx.runner_id)
+            raise InvocationStatusError(  # pragma: no cover - the backend broke the contract
+                invocation_id,
+                f"Backend refused an allowed move {result.previous.status} -> {status}",
+            )
+        self._status_cache.set(invocation_id, record)
+        self.app.state_backend.add_history(invocation_id, record, ctx)
+        return record
+
+    def try_set_invocation_status(
+        self,
+        invocation_id: InvocationId,
+        status: InvocationStatus,
+        runner_ctx: RunnerContext | None = None,
+    ) -> InvocationStatusRecord | None:
+        """Like :meth:`set_invocation_status`, but return None instead of raising on refusal."""
+        try:
+            return self.set_invocation_status(invocation_id, status, runner_ctx)
+        except InvocationStatusError as exc:
+            logger.debug("status change refused: %s", exc)
+            return None
+
+    def claim_invocations(
+        self, invocation_ids: Iterable[InvocationId], runner_ctx: RunnerContext
+    ) -> list[InvocationId]:
+        """Move each delivered invocation to PENDING owned by ``runner_ctx``; skip the ones
+        another runner won or that are no longer runnable (stale or duplicate messages)."""
+        claimed: list[InvocationId] = []
+        for invocation_id in invocation_ids:
+            if self.try_set_invocation_status(invocation_id, InvocationStatus.PENDING, runner_ctx):
+                claimed.append(invocation_id)
+        return claimed
+
+    def get_invocations_to_run(
+        self,
+        max_num_invocations: int,
+        runner_ctx: RunnerContext,
+        timeout: float | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> list[DistributedInvocation[Any, Any]]:
+        """Wait for queued work (up to ``timeout``), claim it and return it ready to run."""
+        delivered = self.app.broker.retrieve_invocations(max_num_invocations, queues, timeout)
+        if not delivered:
+            return []
+        claimed = self.claim_invocations(delivered, runner_ctx)
+        return self.app.state_backend.get_invocations(claimed)
+
+    def set_invocation_run(
+        self, invocation_id: InvocationId, runner_ctx: RunnerContext
+    ) -> InvocationStatusRecord:
+        return self.set_invocation_status(invocation_id, InvocationStatus.RUNNING, runner_ctx)
+
+    def set_invocation_result(
+        self, invocation_id: InvocationId, result: Any, runner_ctx: RunnerContext
+    ) -> None:
+        """Serialize, move to SUCCESS, store the result, wake waiters. In that order: a result
+        that cannot be serialized fails before the status changes, and a late write by a runner
+        that lost ownership is refused before anything is stored."""
+        backend = self.app.state_backend
+        serialized = self.app.serializer.serialize(result)
+        self.set_invocation_status(invocation_id, InvocationStatus.SUCCESS, runner_ctx)
+        backend.set_serialized_result(invocation_id, serialized)
+        self._notify_final([invocation_id])
+
+    def set_invocation_exception(
+        self, invocation_id: InvocationId, exception: BaseException, runner_ctx: RunnerContext
+    ) -> None:
+        backend = self.app.state_backend
+        serialized = backend.serialize_exception(exception)
+        self.set_invocation_status(invocation_id, InvocationStatus.FAILED, runner_ctx)
+        backend.set_serialized_exception(invocation_id, serialized)
+        self._notify_final([invocation_id])
+
+    def finalize_without_result(
+        self, invocation_id: InvocationId, status: InvocationStatus, runner_ctx: RunnerContext
+    ) -> None:
+        """Move to a final status that carries no result (CONCURRENCY_CONTROLLED_FINAL)."""
+        self.set_invocation_status(invocation_id, status, runner_ctx)
+        self._notify_final([invocation_id])
+
+    def set_invocation_retry(
+        self,
+        invocation: DistributedInvocation[Any, Any],
+        exception: BaseException,
+        runner_ctx: RunnerContext,
+    ) -> float:
+        """RETRY, then queue again once the backoff delay has passed; returns the delay."""
+        from pynenc.broker.base_broker import BrokerMessage
+
+        invocation_id = invocation.invocation_id
+        self.set_invocation_status(invocation_id, InvocationStatus.RETRY, runner_ctx)
+        attempt = self._increment_retries(invocation_id)
+        conf = invocation.call.task.conf
+        delay = conf.retry_delay_seconds(attempt)
+        not_before = self.app.clock.time() + delay if delay > 0 else None
+        self.app.broker.route_invocations(
+            [BrokerMessage(invocation_id, conf.queue, conf.priority, not_before)]
+        )
+        logger.debug(
+            "invocation %s retry %d in %.3fs: %r", invocation_id, attempt, delay, exception
+        )
+        return delay
+
+    def reroute_invocations(
+        self,
+        invocations: Sequence[DistributedInvocation[Any, Any]],
+        runner_ctx: RunnerContext | None = None,
+    ) -> list[InvocationId]:
+        """Move each invocation to REROUTED and queue it again; returns the ones rerouted."""
+        from pynenc.broker.base_broker import BrokerMessage
+
+        messages: list[BrokerMessage] = []
+        for invocation in invocations:
+            if self.try_set_invocation_status(
+                invocation.invocation_id, InvocationStatus.REROUTED, runner_ctx
+            ):
+                conf = invocation.call.task.conf
+                messages.append(BrokerMessage(invocation.invocation_id, conf.queue, conf.priority))
+        self.app.broker.route_invocations(messages)
+        return [m.invocation_id for m in messages]
+
+    def kill_and_reroute(self, invocation_id: InvocationId, runner_ctx: RunnerContext) -> bool:
+        """KILLED then REROUTED: hand an in-flight invocation back to the queue.
+
+        Returns False (and does nothing) when it already reached a final status or is no longer
+        owned by ``runner_ctx``.
+        """
+        if (
+            self.try_set_invocation_status(invocation_id, InvocationStatus.KILLED, runner_ctx)
+            is None
+        ):
+            return False
+        invocation = self.app.state_backend.get_invocation(invocation_id)
+        return bool(self.reroute_invocations([invocation], runner_ctx))
+
+    # ------------------------------------------------------------------ reading
+
+    def get_invocation_status_record(
+        self, invocation_id: InvocationId, use_cache: bool = True
+    ) -> InvocationStatusRecord:
+        if use_cache:
+            cached = self._final_cache.get(invocation_id) or self._status_cache.get(invocation_id)
+            if cached is not None:
+                return cached
+        records = self._get_status_records([invocation_id])
+        record = records.get(invocation_id)
+        if record is None:
+            raise InvocationStatusNotFoundError(invocation_id)
+        if record.status in FINAL_STATUSES:
+            self._final_cache.set(invocation_id, record)
+        else:
+            self._status_cache.set(invocation_id, record)
+        return record
+
+    def get_invocation_status(
+        self, invocation_id: InvocationId, use_cache: bool = True
+    ) -> InvocationStatus:
+        return self.get_invocation_status_record(invocation_id, use_cache).status
+
+    def get_status_records(
+        self, invocation_ids: Sequence[InvocationId]
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        return self._get_status_records(invocation_ids)
+
+    def get_invocation_retries(self, invocation_id: InvocationId) -> int:
+        return self._get_retries(invocation_id)
+
+    def query_invocations(self, query: InvocationQuery) -> InvocationPage:
+        """A page of invocation ids filtered by task, status, time, owner or call."""
+        if query.limit <= 0:
+            raise ValueError("query limit must be positive")
+        return self._query_invocations(query)
+
+    def iter_invocations(self, query: InvocationQuery) -> Iterable[InvocationId]:
+        """Every invocation matching ``query``, following the pages."""
+        page = self._query_invocations(query)
+        while True:
+            yield from page.invocation_ids
+            if page.next_cursor is None:
+                return
+            page = self._query_invocations(_replace_cursor(query, page.next_cursor))
+
+    def count_invocations(self, task_id: str | None = None) -> dict[InvocationStatus, int]:
+        """Status counts, for one task or for the whole app."""
+        return self._count_by_status(task_id)
+
+    # ------------------------------------------------------------------ runners
+
+    def register_runner_heartbeats(
+        self, runner_ids: Sequence[str], can_run_atomic_service: bool = False
+    ) -> None:
+        if runner_ids:
+            self._register_heartbeats(runner_ids, can_run_atomic_service, self.app.clock.now())
+
+    def get_active_runners(self, timeout_minutes: float | None = None) -> list[ActiveRunnerInfo]:
+        """Runners that heartbeated within ``runner_considered_dead_after_minutes``."""
+        minutes = (
+            self.app.conf.runner_considered_dead_after_minutes
+            if timeout_minutes is None
+            else timeout_minutes
+        )
+        cutoff = self.app.clock.now() - timedelta(minutes=minutes)
+        return sorted(
+            (r for r in self._get_runner_infos() if r.last_heartbeat >= cutoff),
+            key=lambda r: (r.creation_time, r.runner_id),
+        )
+
+    def get_runner_infos(self) -> list[ActiveRunnerInfo]:
+        return self._get_runner_infos()
+
+    def unregister_runners(self, runner_ids: Sequence[str]) -> None:
+        if runner_ids:
+            self._remove_runners(runner_ids)
+
+    # ------------------------------------------------------------------ atomic services
+
+    def record_atomic_service_execution(self, execution: AtomicServiceExecution) -> None:
+        self._store_atomic_service_execution(execution)
+
+    def finalize_atomic_service_execution(self, execution: AtomicServiceExecution) -> None:
+        """Store the final state of an execution, then apply the retention settings."""
+        self._store_atomic_service_execution(execution)
+        retention = self.app.conf.atomic_service_execution_retention_minutes
+        cutoff = self.app.clock.now() - timedelta(minutes=retention) if retention > 0 else None
+        self._trim_atomic_service_executions(
+            cutoff, self.app.conf.atomic_service_execution_max_records
+        )
+
+    def get_atomic_service_executions(self, limit: int = 100) -> list[AtomicServiceExecution]:
+        return self._get_atomic_service_executions(limit)
+
+    # ------------------------------------------------------------------ blocking control
+
+    def waiting_for_results(
+        self, waiter_id: InvocationId, waited_ids: Sequence[InvocationId]
+    ) -> None:
+        if self.conf.blocking_control and waited_ids:
+            self._add_waiting(waiter_id, waited_ids)
+
+    def release_waiter(self, waiter_id: InvocationId) -> None:
+        if self.conf.blocking_control:
+            self._remove_waiting(waiter_id)
+
+    def get_blocking_invocations(self, limit: int) -> list[InvocationId]:
+        return self._get_waited_ids(limit)
+
+    # ------------------------------------------------------------------ purge
+
+    def purge_final_invocations(self, older_than: datetime | None = None) -> int:
+        """Remove final invocations whose last change is older than ``older_than`` (default:
+        ``auto_final_invocation_purge_hours`` ago) from the orchestrator only."""
+        cutoff = older_than or (
+            self.app.clock.now() - timedelta(hours=self.conf.auto_final_invocation_purge_hours)
+        )
+        query = InvocationQuery(statuses=FINAL_STATUSES, status_changed_before=cutoff, limit=500)
+        removed = 0
+        while True:
+            page = self._query_invocations(query)
+            if not page.invocation_ids:
+                return removed
+            self._delete_invocations(page.invocation_ids)
+            removed += len(page.invocation_ids)
+
+
+def _replace_cursor(query: InvocationQuery, cursor: str) -> InvocationQuery:
+    from dataclasses import replace
+
+    return replace(query, cursor=cursor)

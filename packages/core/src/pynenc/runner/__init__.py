@@ -1,0 +1,1 @@
+"""Runners execute invocations."""

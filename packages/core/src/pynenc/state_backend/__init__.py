@@ -1,0 +1,1 @@
+"""State backends keep invocations, history, results and workflow data durably."""

@@ -1,0 +1,1 @@
+"""Triggers start tasks on conditions: cron, events, other tasks' statuses, results, errors."""

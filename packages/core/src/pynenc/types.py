@@ -1,0 +1,6 @@
+"""Type variables shared across the package."""
+
+from typing import ParamSpec, TypeVar
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")

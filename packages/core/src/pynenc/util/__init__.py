@@ -1,0 +1,1 @@
+"""Small shared utilities: the clock, bounded caches, import helpers."""

@@ -79,6 +79,46 @@ class _WorkerPool:
         return self._threads
 
 
+class _Slots:
+    """Counts free execution slots. A task resuming after a wait gets a slot before new work
+    is dispatched, so waiting chains drain instead of starving."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = size
+        self._resuming = 0
+        self._changed = threading.Condition()
+
+    def wait_for_capacity(self, timeout: float) -> int:
+        """Free slots once some are free and no resuming task wants one; 0 after ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._free > 0 and not self._resuming, timeout)
+            return self._free if self._free > 0 and not self._resuming else 0
+
+    def take(self, count: int) -> None:
+        with self._changed:
+            self._free -= count
+
+    def resume(self) -> None:
+        """Take a slot back after waiting, ahead of new work."""
+        with self._changed:
+            self._resuming += 1
+            try:
+                self._changed.wait_for(lambda: self._free > 0)
+                self._free -= 1
+            finally:
+                self._resuming -= 1
+
+    def release(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify_all()
+
+    @property
+    def busy(self) -> int:
+        return self.size - self._free
+
+
 class ThreadRunner(BaseRunner):
     """Runs up to ``max_threads`` invocations at once in threads of this process."""
 
@@ -88,7 +128,7 @@ class ThreadRunner(BaseRunner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._max_slots = self.conf.effective_max_threads()
-        self._slots = threading.BoundedSemaphore(self._max_slots)
+        self._slots = _Slots(self._max_slots)
         self._pool = _WorkerPool(f"pynenc-{self.runner_id}", max_idle=self._max_slots)
         self._in_flight: dict[InvocationId, DistributedInvocation[Any, Any]] = {}
         self._in_flight_lock = threading.Lock()
@@ -111,16 +151,8 @@ class ThreadRunner(BaseRunner):
 
     # ------------------------------------------------------------------ dispatch
 
-    def _acquire_free_slots(self) -> int:
-        if not self._slots.acquire(timeout=0.2):
-            return 0
-        count = 1
-        while count < self._max_slots and self._slots.acquire(blocking=False):
-            count += 1
-        return count
-
     def runner_loop_iteration(self) -> None:
-        slots = self._acquire_free_slots()
+        slots = self._slots.wait_for_capacity(timeout=0.2)
         if not slots:
             return
         try:
@@ -134,8 +166,7 @@ class ThreadRunner(BaseRunner):
             self.logger.exception("backend error while fetching invocations; retrying")
             self._stop_event.wait(self.conf.runner_poll_timeout_seconds)
             invocations = []
-        for _ in range(slots - len(invocations)):
-            self._slots.release()
+        self._slots.take(len(invocations))
         for invocation in invocations:
             with self._in_flight_lock:
                 self._in_flight[invocation.invocation_id] = invocation
@@ -176,7 +207,7 @@ class ThreadRunner(BaseRunner):
             return self.app.orchestrator.wait_for_final(result_invocation_ids, timeout)
         finally:
             if holds_slot:
-                self._slots.acquire()
+                self._slots.resume()
 
     # ------------------------------------------------------------------ stopping
 

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from pynenc.conf.config_base import ConfigSources
-from pynenc.conf.config_pynenc import ArgumentPrintMode, ConfigPynenc
+from pynenc.conf.config_pynenc import ConfigPynenc
 from pynenc.exceptions import TaskNotFoundError
 from pynenc.identifiers.task_id import TaskId
 from pynenc.invocation import context
 from pynenc.task import Task
 from pynenc.types import Params, Result
 from pynenc.util.clock import Clock
+from pynenc.util.log import configure_app_logger, format_arguments
 
 if TYPE_CHECKING:
     from pynenc.broker.base_broker import BaseBroker
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from pynenc.serializer.base_serializer import BaseSerializer
     from pynenc.state_backend.base_state_backend import BaseStateBackend
     from pynenc.trigger.base_trigger import BaseTrigger
-
-logger = logging.getLogger("pynenc")
 
 C = TypeVar("C")
 
@@ -105,6 +104,7 @@ class Pynenc:
         self._lock = threading.RLock()
         self._runner: BaseRunner | None = None
         self._app_info_stored = False
+        self._logger: logging.Logger | None = None
 
     @property
     def app_id(self) -> str:
@@ -112,10 +112,26 @@ class Pynenc:
 
     @property
     def logger(self) -> logging.Logger:
-        return logger
+        """This app's logger, ``pynenc.app.<app_id>``, configured from the logging fields of
+        :attr:`conf` on first use (see :mod:`pynenc.util.log`)."""
+        configured = self._logger
+        if configured is None:
+            with self._lock:
+                if self._logger is None:
+                    self._logger = configure_app_logger(self.conf)
+                configured = self._logger
+        return configured
 
     def __repr__(self) -> str:
         return f"Pynenc(app_id={self.app_id!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by reference: a child process rebuilds the app from its module (the same
+        instance the user defined, with its tasks) or, failing that, from its configuration."""
+        return (
+            _rebuild_app,
+            (self.module, self.app_id, self.config_values, self.config_filepath),
+        )
 
     # ------------------------------------------------------------------ components
 
@@ -290,25 +306,32 @@ class Pynenc:
             self._app_info_stored = True
 
     def format_arguments(self, arguments: Mapping[str, Any]) -> str:
-        """Arguments as logs show them, per ``print_arguments`` and ``argument_print_mode``."""
-        mode = self.conf.argument_print_mode
-        if not self.conf.print_arguments or mode == ArgumentPrintMode.HIDDEN:
-            return "<arguments hidden>"
-        if mode == ArgumentPrintMode.KEYS:
-            return ", ".join(arguments)
-        limit = self.conf.truncate_arguments_length
-        parts = []
-        for name, value in arguments.items():
-            text = repr(value)
-            if mode == ArgumentPrintMode.TRUNCATED and 0 < limit < len(text):
-                text = text[:limit] + "..."
-            parts.append(f"{name}={text}")
-        return ", ".join(parts)
+        """Arguments as logs show them, per ``print_arguments`` and ``argument_print_mode``
+        (``...`` when they are hidden)."""
+        return format_arguments(arguments, self.conf)
 
 
 def _caller_module() -> str | None:
     frame = sys._getframe(2)
     return frame.f_globals.get("__name__") if frame else None
+
+
+def _rebuild_app(
+    module: str | None,
+    app_id: str,
+    config_values: dict[str, Any],
+    config_filepath: str | None,
+) -> Pynenc:
+    """Find the app instance defined in ``module`` (by app id), else build an equivalent one."""
+    if module and module != "__main__":
+        try:
+            namespace = vars(importlib.import_module(module))
+        except ImportError:
+            namespace = {}
+        for value in namespace.values():
+            if isinstance(value, Pynenc) and value.app_id == app_id:
+                return value
+    return Pynenc(config_values=config_values, config_filepath=config_filepath)
 
 
 def _load_task(app_id: str, task_key: str) -> Task[Any, Any]:

@@ -146,6 +146,19 @@ class InvocationNotFoundError(InvocationError):
         )
 
 
+class AmbiguousInvocationIdError(InvocationError):
+    """An id prefix matches more than one invocation."""
+
+    def __init__(self, prefix: str, candidates: Iterable[str], more: bool = False) -> None:
+        self.candidates = sorted(candidates)
+        count = f"more than {len(self.candidates)}" if more else str(len(self.candidates))
+        super().__init__(
+            prefix,
+            f"The id prefix '{prefix}' matches {count} invocations: "
+            f"{', '.join(self.candidates)}. Give more characters of the id.",
+        )
+
+
 class InvocationStatusError(InvocationError):
     """A status change was refused."""
 
@@ -237,3 +250,54 @@ class BackendError(PynencError):
 
 class ClientDataStoreError(BackendError):
     """A value referenced by a call's arguments is missing from the client data store."""
+
+
+class BackendAccessError(BackendError):
+    """A backend's store cannot be opened or written (path, permissions, a lock held too long)."""
+
+
+class BackendSchemaError(BackendError):
+    """A backend's store was created by a pynenc with an incompatible schema version."""
+
+    def __init__(self, location: str, found: str, expected: str) -> None:
+        self.location = location
+        self.found = found
+        self.expected = expected
+        super().__init__(
+            f"The pynenc store '{location}' has schema version {found}, but this pynenc-core "
+            f"uses schema version {expected}. Run the pynenc version that created it, or point "
+            "the backend at a new location (for SQLite: set sqlite_db_path, or delete the file "
+            "if its invocations and results are no longer needed)."
+        )
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+class CliError(PynencError):
+    """A ``pynenc`` command was given options it cannot work with (exit status 2)."""
+
+
+class AppLoadError(CliError):
+    """``--app`` does not name a Pynenc app that can be imported."""
+
+    def __init__(self, ref: str, attempts: Iterable[tuple[str, str]], hint: str) -> None:
+        self.ref = ref
+        self.attempts = list(attempts)
+        tried = "".join(f"\n  - {candidate}: {reason}" for candidate, reason in self.attempts)
+        super().__init__(f"Cannot load the app '{ref}'. Tried:{tried}\n{hint}")
+
+
+# --- conformance suite ---------------------------------------------------------------------
+
+
+class UnknownContractError(PynencError, ValueError):
+    """The conformance suite was asked to run a contract it does not have."""
+
+    def __init__(self, names: Iterable[str], known: Iterable[str]) -> None:
+        self.names = list(names)
+        self.known = list(known)
+        super().__init__(
+            f"Unknown conformance contract(s) {', '.join(map(repr, self.names))}. Choose among: "
+            f"{', '.join(self.known)}."
+        )

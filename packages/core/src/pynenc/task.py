@@ -89,12 +89,10 @@ class Task(Generic[Params, Result]):
         self._check_routable()
         return self.app.orchestrator.route_call(call)
 
-    def parallelize(
-        self, param_iter: Iterable[tuple[Any, ...] | Mapping[str, Any] | Call[Params, Result]]
-    ) -> BaseInvocationGroup[Params, Result]:
+    def parallelize(self, param_iter: Iterable[Any]) -> BaseInvocationGroup[Params, Result]:
         """Call the task once per item (a tuple of positional arguments, a mapping of keyword
-        arguments, or a :class:`Call`); registration goes in batches of
-        ``parallel_batch_size``."""
+        arguments, a :class:`Call`, or a single value for a one-parameter task); registration
+        goes in batches of ``parallel_batch_size``."""
         calls = [self._call_from(item) for item in param_iter]
         if self.app.conf.dev_mode_force_sync_tasks:
             from pynenc.invocation.sync_invocation import SyncInvocation, SyncInvocationGroup

@@ -25,12 +25,12 @@ from pynenc.exceptions import ConfigValueError
 
 PYNENC_DEFAULTS: dict[str, Any] = {
     "app_id": "pynenc",
-    "orchestrator_cls": "MemOrchestrator",
-    "trigger_cls": "MemTrigger",
-    "broker_cls": "MemBroker",
-    "state_backend_cls": "MemStateBackend",
+    "orchestrator_cls": "SQLiteOrchestrator",
+    "trigger_cls": "SQLiteTrigger",
+    "broker_cls": "SQLiteBroker",
+    "state_backend_cls": "SQLiteStateBackend",
     "serializer_cls": "JsonSerializer",
-    "client_data_store_cls": "MemClientDataStore",
+    "client_data_store_cls": "SQLiteClientDataStore",
     "runner_cls": "ThreadRunner",
     "trigger_task_modules": frozenset(),
     "dev_mode_force_sync_tasks": False,

@@ -63,3 +63,22 @@ def chain(depth: int) -> int:
     assert invocation is not None
     itself = invocation.app.get_task(TaskId(__name__, "chain"))
     return 1 + itself(depth - 1).result
+
+
+def ping(n: int) -> int:
+    """Calls ``pong(n)``, which calls ``ping(n)`` again: a cycle."""
+    from pynenc.identifiers.task_id import TaskId
+    from pynenc.invocation.context import current_invocation
+
+    invocation = current_invocation.get()
+    assert invocation is not None
+    return int(invocation.app.get_task(TaskId(__name__, "pong"))(n).result)
+
+
+def pong(n: int) -> int:
+    from pynenc.identifiers.task_id import TaskId
+    from pynenc.invocation.context import current_invocation
+
+    invocation = current_invocation.get()
+    assert invocation is not None
+    return int(invocation.app.get_task(TaskId(__name__, "ping"))(n).result)

@@ -103,8 +103,12 @@ def test_a_late_write_after_losing_ownership_is_refused() -> None:
 def test_stop_logs_shutdown_diagnostics(caplog: pytest.LogCaptureFixture) -> None:
     app = mem_app()
     runner = ThreadRunner(app)
-    with caplog.at_level(logging.WARNING, logger="pynenc"), RunningRunner(runner):
-        wait_until(lambda: runner.running)
+    app.logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO), RunningRunner(runner):
+            wait_until(lambda: runner.running)
+    finally:
+        app.logger.removeHandler(caplog.handler)
     shutdown = [r.getMessage() for r in caplog.records if "shutting down" in r.getMessage()]
     assert shutdown and runner.runner_id in shutdown[0] and "in_flight" in shutdown[0]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynenc.conf.config_base import ConfigField, ConfigPynencBase, bounded, parse_float
+from pynenc.conf.config_sqlite import ConfigSQLite
 
 
 class ConfigBroker(ConfigPynencBase):
@@ -16,3 +17,7 @@ class ConfigBroker(ConfigPynencBase):
         doc="Seconds one blocking retrieval waits for an invocation before returning empty, "
         "so a runner regularly gets back control (shutdown, heartbeats); 0 does not wait.",
     )
+
+
+class ConfigBrokerSQLite(ConfigBroker, ConfigSQLite):
+    """Settings of SQLiteBroker: the shared ones plus the ``sqlite`` section."""

@@ -9,6 +9,7 @@ from pynenc.conf.config_base import (
     parse_bool,
     parse_int,
 )
+from pynenc.conf.config_sqlite import ConfigSQLite
 
 
 class ConfigClientDataStore(ConfigPynencBase):
@@ -32,3 +33,7 @@ class ConfigClientDataStore(ConfigPynencBase):
         parser=parse_bool,
         doc="Always inline argument values, whatever their size.",
     )
+
+
+class ConfigClientDataStoreSQLite(ConfigClientDataStore, ConfigSQLite):
+    """Settings of SQLiteClientDataStore: the shared ones plus the ``sqlite`` section."""

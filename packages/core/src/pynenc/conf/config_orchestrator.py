@@ -10,6 +10,7 @@ from pynenc.conf.config_base import (
     parse_float,
     parse_int,
 )
+from pynenc.conf.config_sqlite import ConfigSQLite
 
 
 class ConfigOrchestrator(ConfigPynencBase):
@@ -47,3 +48,7 @@ class ConfigOrchestrator(ConfigPynencBase):
         doc="Cap of the growing poll interval of result waiters on backends that cannot "
         "notify; backends with notifications do not poll.",
     )
+
+
+class ConfigOrchestratorSQLite(ConfigOrchestrator, ConfigSQLite):
+    """Settings of SQLiteOrchestrator: the shared ones plus the ``sqlite`` section."""

@@ -94,18 +94,25 @@ class ConfigPynenc(ConfigPynencBase):
     )
 
     orchestrator_cls = ConfigField(
-        "MemOrchestrator",
+        "SQLiteOrchestrator",
         parser=non_empty_str,
-        doc="Orchestrator class: registered name or 'module:Class'.",
+        doc="Orchestrator class: registered name or 'module:Class'. The SQLite default (like "
+        "the other SQLite* defaults) keeps its data in sqlite_db_path, by default "
+        "$XDG_DATA_HOME/pynenc/<app_id>.db (~/.local/share/pynenc/<app_id>.db); the Mem* "
+        "classes keep it in one process's memory.",
     )
     trigger_cls = ConfigField(
-        "MemTrigger", parser=non_empty_str, doc="Trigger class: registered name or 'module:Class'."
+        "SQLiteTrigger",
+        parser=non_empty_str,
+        doc="Trigger class: registered name or 'module:Class'.",
     )
     broker_cls = ConfigField(
-        "MemBroker", parser=non_empty_str, doc="Broker class: registered name or 'module:Class'."
+        "SQLiteBroker",
+        parser=non_empty_str,
+        doc="Broker class: registered name or 'module:Class'.",
     )
     state_backend_cls = ConfigField(
-        "MemStateBackend",
+        "SQLiteStateBackend",
         parser=non_empty_str,
         doc="State backend class: registered name or 'module:Class'.",
     )
@@ -115,7 +122,7 @@ class ConfigPynenc(ConfigPynencBase):
         doc="Serializer class: registered name or 'module:Class'.",
     )
     client_data_store_cls = ConfigField(
-        "MemClientDataStore",
+        "SQLiteClientDataStore",
         parser=non_empty_str,
         doc="Client data store class: registered name or 'module:Class'.",
     )
@@ -136,22 +143,29 @@ class ConfigPynenc(ConfigPynencBase):
         doc="Run every call inline in the caller, without broker or runner; for development.",
     )
     logging_level = ConfigField(
-        "info", parser=parse_logging_level, doc="Level of pynenc's loggers (debug, info, ...)."
+        "info",
+        parser=parse_logging_level,
+        doc="Level of the app's logger, pynenc.app.<app_id> (debug, info, ...). info shows runner "
+        "start and stop; per-invocation events (claimed, running, succeeded, retried) are debug.",
     )
     print_arguments = ConfigField(
         False,
         parser=parse_bool,
-        doc="Include task arguments in log lines (see argument_print_mode).",
+        doc="Master switch for task arguments in log lines. False (the default, since arguments "
+        "may hold secrets) never shows them, whatever argument_print_mode says: lines show "
+        "'task(...)'. True shows them as argument_print_mode says.",
     )
     truncate_arguments_length = ConfigField(
         32,
         parser=bounded(parse_int, ge=0),
-        doc="Characters kept of each argument in TRUNCATED mode; 0 keeps them whole.",
+        doc="Characters of each argument's repr kept in TRUNCATED mode (then '...'); 0 keeps "
+        "them whole.",
     )
     argument_print_mode = ConfigField(
         ArgumentPrintMode.TRUNCATED,
         parser=enum_parser(ArgumentPrintMode),
-        doc="How printed arguments look: full, keys, truncated or hidden.",
+        doc="How arguments look when print_arguments is true: full (name=repr), keys (names "
+        "only), truncated (name=repr cut to truncate_arguments_length) or hidden (never shown).",
     )
     cached_status_time = ConfigField(
         0.1,
@@ -162,13 +176,16 @@ class ConfigPynenc(ConfigPynencBase):
     compact_log_context = ConfigField(
         True,
         parser=parse_bool,
-        doc="Shorten ids (7 characters) and class names in the log context prefix.",
+        doc="Shorten the TEXT context prefix: ids to 7 characters and runner class names to "
+        "their capitals ([TR(ThreadRunner-8a2b1c3)] [inv:4f3a2b1 mymod.add]); false prints "
+        "full ids and names. JSON fields always hold full ids.",
     )
     log_use_colors = ConfigField[bool | None](
         None,
         parser=parse_optional_bool,
         doc="ANSI colours in TEXT logs: true forces them, false disables them, unset (auto) "
-        "enables them only when the stream is a terminal and NO_COLOR is not set.",
+        "enables them only when the stream is a terminal, NO_COLOR is not set and TERM is not "
+        "dumb; FORCE_COLOR turns them on in auto mode (NO_COLOR wins over it, as in CPython).",
     )
     log_stream = ConfigField(
         "stderr",
@@ -179,7 +196,10 @@ class ConfigPynenc(ConfigPynencBase):
     log_format = ConfigField(
         LogFormat.TEXT,
         parser=enum_parser(LogFormat),
-        doc="text for people, json (one object per line) for log aggregators.",
+        doc="text for people; json for log aggregators: one object per line with severity, "
+        "timestamp (ISO 8601 UTC), logger, message, runner_cls, runner_id, pid, hostname, "
+        "invocation_id and task_id (when in a runner / invocation), exception (when there is "
+        "one) and text (the TEXT line without colours).",
     )
 
     atomic_service_interval_minutes = ConfigField(

@@ -51,3 +51,55 @@ class ConfigThreadRunner(ConfigRunner):
     def effective_max_threads(self) -> int:
         """The thread count to use, resolving 0 from the machine's CPU count."""
         return self.max_threads or (os.cpu_count() or 1) * 4
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+class ConfigProcessPoolRunner(ConfigRunner):
+    """Settings shared by runners that keep a pool of long-lived child processes."""
+
+    section = "process_pool_runner"
+
+    num_processes = ConfigField(
+        0,
+        parser=bounded(parse_int, ge=0),
+        doc="Child processes to keep running; 0 means one per CPU.",
+    )
+    child_stop_timeout_seconds = ConfigField(
+        5.0,
+        parser=bounded(parse_float, ge=0),
+        doc="Extra seconds, beyond graceful_shutdown_timeout_seconds, a child may take to stop "
+        "on SIGTERM before it is killed (its work is then rerouted by the parent).",
+    )
+
+    def effective_num_processes(self) -> int:
+        return self.num_processes or _cpu_count()
+
+
+class ConfigMultiThreadRunner(ConfigProcessPoolRunner, ConfigThreadRunner):
+    """MultiThreadRunner: ``num_processes`` children, each running ``max_threads`` threads."""
+
+    section = "multi_thread_runner"
+
+
+class ConfigPersistentProcessRunner(ConfigProcessPoolRunner):
+    """PersistentProcessRunner: ``num_processes`` children, one invocation at a time each."""
+
+    section = "persistent_process_runner"
+
+
+class ConfigProcessRunner(ConfigRunner):
+    """ProcessRunner: a new process per invocation, at most ``max_processes`` at once."""
+
+    section = "process_runner"
+
+    max_processes = ConfigField(
+        0,
+        parser=bounded(parse_int, ge=0),
+        doc="Invocations running at once, one process each; 0 means one per CPU.",
+    )
+
+    def effective_max_processes(self) -> int:
+        return self.max_processes or _cpu_count()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynenc.conf.config_base import ConfigField, ConfigPynencBase, bounded, parse_int
+from pynenc.conf.config_sqlite import ConfigSQLite
 
 
 class ConfigStateBackend(ConfigPynencBase):
@@ -20,3 +21,7 @@ class ConfigStateBackend(ConfigPynencBase):
         parser=bounded(parse_int, gt=0),
         doc="Entries of the in-process LRU cache of invocations read back from the backend.",
     )
+
+
+class ConfigStateBackendSQLite(ConfigStateBackend, ConfigSQLite):
+    """Settings of SQLiteStateBackend: the shared ones plus the ``sqlite`` section."""

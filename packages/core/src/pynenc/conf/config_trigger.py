@@ -9,6 +9,7 @@ from pynenc.conf.config_base import (
     parse_float,
     parse_int,
 )
+from pynenc.conf.config_sqlite import ConfigSQLite
 
 
 class ConfigTrigger(ConfigPynencBase):
@@ -38,3 +39,7 @@ class ConfigTrigger(ConfigPynencBase):
         parser=bounded(parse_int, ge=0),
         doc="Most recent trigger run records kept; 0 disables the cap.",
     )
+
+
+class ConfigTriggerSQLite(ConfigTrigger, ConfigSQLite):
+    """Settings of SQLiteTrigger: the shared ones plus the ``sqlite`` section."""

@@ -1,12 +1,12 @@
-"""Invocation ids are random UUID4 hex strings; logs show their first 7 characters."""
+"""Invocation ids are 128 random bits as 32 hex characters; logs show their first 7."""
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import NewType
 
 InvocationId = NewType("InvocationId", str)
 
 
 def new_invocation_id() -> InvocationId:
-    return InvocationId(uuid.uuid4().hex)
+    return InvocationId(os.urandom(16).hex())

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from pynenc.call import Call
     from pynenc.models.call_dto import CallDTO
 
-_WAIT_CHUNK_SECONDS = 1.0
-"""Longest single wait before re-reading stored state (guards against a lost notification)."""
-
 
 @dataclass(frozen=True, slots=True)
 class InvocationDTO:
@@ -170,7 +167,7 @@ def _wait_for_records(
     parent_id = parent.invocation_id if parent else None
     deadline = None if timeout is None else time.monotonic() + timeout
     while pending:
-        chunk = _WAIT_CHUNK_SECONDS
+        remaining: float | None = None
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -180,8 +177,7 @@ def _wait_for_records(
                     f"(first: '{pending[0]}'); wait longer or check that a runner is serving "
                     "their queue.",
                 )
-            chunk = min(chunk, remaining)
-        finals = runner.waiting_for_results(parent_id, pending, timeout=chunk)
+        finals = runner.waiting_for_results(parent_id, pending, timeout=remaining)
         if finals:
             done.update(finals)
             pending = [i for i in pending if i not in done]

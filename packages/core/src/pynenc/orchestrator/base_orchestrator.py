@@ -7,7 +7,6 @@ of which must be one atomic step in its store.
 
 from __future__ import annotations
 
-import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -16,7 +15,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynenc.conf.config_orchestrator import ConfigOrchestrator
-from pynenc.exceptions import InvocationStatusError, InvocationStatusNotFoundError
+from pynenc.exceptions import (
+    CycleDetectedError,
+    InvocationStatusError,
+    InvocationStatusNotFoundError,
+)
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.invocation.status import (
     FINAL_STATUSES,
@@ -37,7 +40,8 @@ if TYPE_CHECKING:
     from pynenc.invocation.dist_invocation import DistributedInvocation
     from pynenc.runner.runner_context import RunnerContext
 
-logger = logging.getLogger("pynenc.orchestrator")
+_MAX_ANCESTORS = 256
+"""How far up the parent chain cycle control looks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,9 @@ class BaseOrchestrator(ABC):
         self.app = app
         self.conf = self.config_cls(sources=app.config_sources)
         self._final_cache: LRUCache[InvocationId, InvocationStatusRecord] = LRUCache(
+            self.conf.status_cache_size
+        )
+        self._ancestry: LRUCache[InvocationId, tuple[str, InvocationId | None]] = LRUCache(
             self.conf.status_cache_size
         )
         self._status_cache: TTLCache[InvocationId, InvocationStatusRecord] = TTLCache(
@@ -240,11 +247,53 @@ class BaseOrchestrator(ABC):
         """Register calls as new invocations and queue them: one batch per backend."""
         from pynenc.invocation.dist_invocation import DistributedInvocation
 
+        if self.conf.cycle_control:
+            self._check_cycles(calls)
         invocations: list[DistributedInvocation[Any, Any]] = [
             DistributedInvocation.new(call) for call in calls
         ]
         self.register_and_route(invocations)
         return invocations
+
+    def _check_cycles(self, calls: Sequence[Call[Any, Any]]) -> None:
+        """Refuse a call made inside a running invocation that repeats the call of one of its
+        ancestors: each would wait on the next forever."""
+        from pynenc.invocation import context
+
+        parent = context.current_invocation.get()
+        if parent is None:
+            return
+        chain = self._ancestor_calls(parent)
+        ancestors = {call_id: index for index, (_, call_id) in enumerate(chain)}
+        for call in calls:
+            index = ancestors.get(call.call_id.key)
+            if index is not None:
+                path = [
+                    f"{task}({inv_id[:7]})" for inv_id, task in self._describe(chain[: index + 1])
+                ]
+                raise CycleDetectedError([*reversed(path), call.task.task_id.key])
+
+    def _ancestor_calls(
+        self, invocation: DistributedInvocation[Any, Any]
+    ) -> list[tuple[InvocationId, str]]:
+        """(invocation id, call id) of the invocation and its ancestors, nearest first."""
+        chain = [(invocation.invocation_id, invocation.call.call_id.key)]
+        parent_id = invocation.parent_invocation_id
+        while parent_id is not None and len(chain) < _MAX_ANCESTORS:
+            cached = self._ancestry.get(parent_id)
+            if cached is None:
+                pair = self.app.state_backend._get_invocation(parent_id)
+                if pair is None:
+                    break
+                cached = (pair[1].call_id.key, pair[0].parent_invocation_id)
+                self._ancestry.set(parent_id, cached)
+            chain.append((parent_id, cached[0]))
+            parent_id = cached[1]
+        return chain
+
+    @staticmethod
+    def _describe(chain: Sequence[tuple[InvocationId, str]]) -> list[tuple[InvocationId, str]]:
+        return [(inv_id, call_id.rpartition("#")[0]) for inv_id, call_id in chain]
 
     def route_call(self, call: Call[Any, Any]) -> DistributedInvocation[Any, Any]:
         return self.route_calls([call])[0]
@@ -325,7 +374,7 @@ class BaseOrchestrator(ABC):
         try:
             return self.set_invocation_status(invocation_id, status, runner_ctx)
         except InvocationStatusError as exc:
-            logger.debug("status change refused: %s", exc)
+            self.app.logger.debug("status change refused: %s", exc)
             return None
 
     def claim_invocations(
@@ -404,7 +453,7 @@ class BaseOrchestrator(ABC):
         self.app.broker.route_invocations(
             [BrokerMessage(invocation_id, conf.queue, conf.priority, not_before)]
         )
-        logger.debug(
+        self.app.logger.debug(
             "invocation %s retry %d in %.3fs: %r", invocation_id, attempt, delay, exception
         )
         return delay

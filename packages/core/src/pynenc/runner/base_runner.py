@@ -11,7 +11,7 @@ import signal
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,8 +24,16 @@ from pynenc.runner.runner_context import RunnerContext, _hostname
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+    from pynenc.runner.atomic_services import AtomicServiceLoop
 
-logger = logging.getLogger("pynenc.runner")
+WAIT_CHUNK_SECONDS = 1.0
+"""Longest single wait before a waiter re-reads stored state (guards against a lost
+notification, e.g. during a backend reconnect)."""
+
+
+def wait_chunk(timeout: float | None) -> float:
+    """One bounded wait step within an overall ``timeout`` (None: no overall limit)."""
+    return WAIT_CHUNK_SECONDS if timeout is None else min(timeout, WAIT_CHUNK_SECONDS)
 
 
 class BaseRunner(ABC):
@@ -39,10 +47,12 @@ class BaseRunner(ABC):
         app: Pynenc,
         runner_cache: dict[str, Any] | None = None,
         runner_context: RunnerContext | None = None,
+        config_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.runner_cache = runner_cache if runner_cache is not None else {}
-        self.conf = self.config_cls(sources=app.config_sources)
+        conf = self.config_cls(sources=app.config_sources)
+        self.conf = conf.with_overrides(**config_overrides) if config_overrides else conf
         self._runner_context = runner_context or RunnerContext.current(
             type(self).__name__, self._new_runner_id()
         )
@@ -52,13 +62,15 @@ class BaseRunner(ABC):
         self._stopped.set()
         self._child_contexts: dict[str, RunnerContext] = {}
         self._heartbeat_thread: threading.Thread | None = None
+        self._atomic_services: AtomicServiceLoop | None = None
 
     def _new_runner_id(self) -> str:
         return f"{type(self).__name__}-{uuid.uuid4().hex[:12]}"
 
     @property
     def logger(self) -> logging.Logger:
-        return logger
+        """The app's logger, so runner lines follow the app's log format and level."""
+        return self.app.logger
 
     @property
     def runner_context(self) -> RunnerContext:
@@ -67,6 +79,12 @@ class BaseRunner(ABC):
     @property
     def runner_id(self) -> str:
         return self._runner_context.runner_id
+
+    @property
+    def can_run_atomic_service(self) -> bool:
+        """Whether this runner takes a slot in the atomic-service schedule: top-level runners
+        do; the children of process runners only run tasks (their parent takes part)."""
+        return self._runner_context.parent_ctx is None
 
     # ------------------------------------------------------------------ contract
 
@@ -102,9 +120,10 @@ class BaseRunner(ABC):
         running_invocation_id: InvocationId | None,
         result_invocation_ids: list[InvocationId],
         runner_args: dict[str, Any] | None = None,
-        timeout: float = 1.0,
+        timeout: float | None = None,
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """Wait (up to ``timeout``) until at least one of the invocations is final."""
+        """Wait until at least one of the invocations is final; may return empty before
+        ``timeout`` (callers loop), never after it."""
 
     # ------------------------------------------------------------------ waiting
 
@@ -113,7 +132,7 @@ class BaseRunner(ABC):
         running_invocation_id: InvocationId | None,
         result_invocation_ids: list[InvocationId],
         runner_args: dict[str, Any] | None = None,
-        timeout: float = 1.0,
+        timeout: float | None = None,
     ) -> dict[InvocationId, InvocationStatusRecord]:
         """Called while an invocation (or a client, when ``running_invocation_id`` is None)
         waits on others; returns the final records found within ``timeout``."""
@@ -133,7 +152,7 @@ class BaseRunner(ABC):
         running_invocation_id: InvocationId | None,
         result_invocation_ids: list[InvocationId],
         runner_args: dict[str, Any] | None = None,
-        timeout: float = 1.0,
+        timeout: float | None = None,
     ) -> dict[InvocationId, InvocationStatusRecord]:
         import asyncio
 
@@ -150,17 +169,19 @@ class BaseRunner(ABC):
     def run(self) -> None:
         """Run the main loop until :meth:`stop_runner_loop` (or SIGTERM/SIGINT)."""
         self._check_compatible()
+        self._atomic_services = self._new_atomic_service_loop()
         self.init_trigger_tasks_modules()
         previous_handlers = self._install_signal_handlers()
-        self._stop_event.clear()
         self._stopped.clear()
-        self.running = True
+        self.running = not self._stop_event.is_set()
         token = context.current_runner.set(self)
         try:
             self.app.store_app_info()
             self.app.state_backend.store_runner_context(self.runner_context)
             self._on_start()
             self._start_heartbeat()
+            if self._atomic_services is not None:
+                self._atomic_services.start()
             self.logger.info(
                 "%s %s started with %d slots",
                 type(self).__name__,
@@ -175,10 +196,13 @@ class BaseRunner(ABC):
             try:
                 self._on_stop_runner_loop()
             finally:
+                if self._atomic_services is not None:
+                    self._atomic_services.join()
                 self._stop_heartbeat()
+                self.logger.info("%s %s stopped", type(self).__name__, self.runner_id)
                 context.current_runner.reset(token)
                 _restore_signal_handlers(previous_handlers)
-                self.logger.info("%s %s stopped", type(self).__name__, self.runner_id)
+                self._stop_event.clear()
                 self._stopped.set()
 
     def _check_compatible(self) -> None:
@@ -223,7 +247,7 @@ class BaseRunner(ABC):
             "platform": platform.platform(),
             **self._shutdown_details(),
         }
-        self.logger.warning(
+        self.logger.info(
             "Runner shutting down: %s", ", ".join(f"{k}={v}" for k, v in details.items())
         )
 
@@ -247,9 +271,24 @@ class BaseRunner(ABC):
 
     def _send_heartbeats(self) -> None:
         self.app.orchestrator.register_runner_heartbeats(
-            [self.runner_id], can_run_atomic_service=True
+            [self.runner_id], can_run_atomic_service=self.can_run_atomic_service
         )
         self._report_child_runner_heartbeats()
+
+    def _new_atomic_service_loop(self) -> AtomicServiceLoop | None:
+        """The schedule participation of this runner (None if it takes no part); building it
+        validates the recovery cron fields, so a bad one fails at start."""
+        if not self.can_run_atomic_service:
+            return None
+        from pynenc.runner.atomic_services import AtomicServiceLoop
+
+        return AtomicServiceLoop(self)
+
+    def _check_atomic_services(self) -> None:
+        """Run the atomic global services now if this runner's slot has come (the check thread
+        calls this every ``atomic_service_check_interval_minutes``); never raises."""
+        if self._atomic_services is not None:
+            self._atomic_services.check()
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat_thread is not None:
@@ -310,6 +349,10 @@ class DummyRunner(BaseRunner):
     def max_parallel_slots(self) -> int:
         return 1
 
+    @property
+    def can_run_atomic_service(self) -> bool:
+        return False
+
     def get_active_child_runner_ids(self) -> list[str]:
         return []
 
@@ -330,9 +373,9 @@ class DummyRunner(BaseRunner):
         running_invocation_id: InvocationId | None,
         result_invocation_ids: list[InvocationId],
         runner_args: dict[str, Any] | None = None,
-        timeout: float = 1.0,
+        timeout: float | None = None,
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        return self.app.orchestrator.wait_for_final(result_invocation_ids, timeout)
+        return self.app.orchestrator.wait_for_final(result_invocation_ids, wait_chunk(timeout))
 
 
 class ExternalRunner(DummyRunner):

@@ -7,6 +7,7 @@ its slot back while it waits, so a chain of tasks waiting on each other cannot s
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -18,7 +19,7 @@ from pynenc.exceptions import InvocationStatusError, PynencError
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.invocation import context
 from pynenc.invocation.status import InvocationStatusRecord
-from pynenc.runner.base_runner import BaseRunner, describe_invocations
+from pynenc.runner.base_runner import BaseRunner, describe_invocations, wait_chunk
 
 if TYPE_CHECKING:
     from pynenc.invocation.dist_invocation import DistributedInvocation
@@ -167,6 +168,12 @@ class ThreadRunner(BaseRunner):
             self._stop_event.wait(self.conf.runner_poll_timeout_seconds)
             invocations = []
         self._slots.take(len(invocations))
+        if invocations and self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug(
+                "claimed %d invocation(s): %s",
+                len(invocations),
+                describe_invocations([i.invocation_id for i in invocations]),
+            )
         for invocation in invocations:
             with self._in_flight_lock:
                 self._in_flight[invocation.invocation_id] = invocation
@@ -198,13 +205,13 @@ class ThreadRunner(BaseRunner):
         running_invocation_id: InvocationId | None,
         result_invocation_ids: list[InvocationId],
         runner_args: dict[str, Any] | None = None,
-        timeout: float = 1.0,
+        timeout: float | None = None,
     ) -> dict[InvocationId, InvocationStatusRecord]:
         holds_slot = getattr(self._holds_slot, "value", False)
         if holds_slot:
             self._slots.release()
         try:
-            return self.app.orchestrator.wait_for_final(result_invocation_ids, timeout)
+            return self.app.orchestrator.wait_for_final(result_invocation_ids, wait_chunk(timeout))
         finally:
             if holds_slot:
                 self._slots.resume()
@@ -247,16 +254,21 @@ def execute_invocation(runner: BaseRunner, invocation: DistributedInvocation[Any
     dropped: someone else now owns the invocation."""
     app = runner.app
     orchestrator = app.orchestrator
+    logger = runner.logger
     ctx = runner.runner_context
     invocation_id = invocation.invocation_id
     try:
         orchestrator.set_invocation_run(invocation_id, ctx)
     except InvocationStatusError as exc:
-        runner.logger.debug("not running %s: %s", invocation_id[:7], exc)
+        logger.debug("not running %s: %s", invocation_id[:7], exc)
         return
     task = invocation.task
     try:
         try:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "running %s(%s)", task.task_id, app.format_arguments(invocation.call.arguments)
+                )
             result = task.run_function(invocation.call.arguments)
         except Exception as exc:  # noqa: BLE001 - the task's failure is its outcome
             conf = task.conf
@@ -266,14 +278,16 @@ def execute_invocation(runner: BaseRunner, invocation: DistributedInvocation[Any
                 orchestrator.set_invocation_retry(invocation, exc, ctx)
             else:
                 orchestrator.set_invocation_exception(invocation_id, exc, ctx)
+                logger.debug("failed with %s", type(exc).__name__)
             return
         try:
             orchestrator.set_invocation_result(invocation_id, result, ctx)
+            logger.debug("succeeded")
         except InvocationStatusError:
             raise
         except PynencError as exc:
             orchestrator.set_invocation_exception(invocation_id, exc, ctx)
     except InvocationStatusError as exc:
-        runner.logger.warning("late write refused for invocation %s: %s", invocation_id[:7], exc)
+        logger.warning("late write refused for invocation %s: %s", invocation_id[:7], exc)
     except Exception:
-        runner.logger.exception("could not record the outcome of invocation %s", invocation_id[:7])
+        logger.exception("could not record the outcome of invocation %s", invocation_id[:7])

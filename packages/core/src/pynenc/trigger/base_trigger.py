@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from pynenc.conf.config_trigger import ConfigTrigger
@@ -142,9 +142,17 @@ class BaseTrigger(ABC):
         return self._claim_trigger_run(trigger_run_id, trigger_id, self.app.clock.now())
 
     def purge_old_records(self) -> None:
-        hours = min(self.conf.event_retention_hours, self.conf.trigger_run_retention_hours)
+        """Apply the retention settings; a retention of 0 hours keeps records of any age."""
+        retentions = [
+            hours
+            for hours in (self.conf.event_retention_hours, self.conf.trigger_run_retention_hours)
+            if hours > 0
+        ]
+        older_than = (
+            self.app.clock.now() - timedelta(hours=min(retentions))
+            if retentions
+            else datetime.min.replace(tzinfo=UTC)
+        )
         self._purge_records(
-            self.app.clock.now() - timedelta(hours=hours),
-            self.conf.event_max_records,
-            self.conf.trigger_run_max_records,
+            older_than, self.conf.event_max_records, self.conf.trigger_run_max_records
         )

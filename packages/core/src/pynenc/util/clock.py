@@ -31,6 +31,11 @@ class Clock:
         """Wait on ``event`` for up to ``timeout`` seconds of this clock's time."""
         return event.wait(timeout)
 
+    def wait_until(self, event: threading.Event, deadline: float) -> bool:
+        """Wait on ``event`` until :meth:`monotonic` reaches ``deadline``; for loops on a fixed
+        cadence, which must not drift when time moves between reading it and waiting."""
+        return self.wait(event, max(0.0, deadline - self.monotonic()))
+
 
 class FakeClock(Clock):
     """A clock that only moves when told to; thread-safe.
@@ -68,7 +73,9 @@ class FakeClock(Clock):
         self.advance(when.timestamp() - self.time())
 
     def wait(self, event: threading.Event, timeout: float) -> bool:
-        deadline = self.monotonic() + timeout
+        return self.wait_until(event, self.monotonic() + timeout)
+
+    def wait_until(self, event: threading.Event, deadline: float) -> bool:
         while not event.is_set():
             with self._changed:
                 if self._mono >= deadline:

@@ -1,0 +1,124 @@
+"""SQLite broker: queued invocation ids in the shared database file.
+
+A retrieval claims up to ``max_count`` due messages with one ``DELETE ... RETURNING`` statement,
+so each message goes to exactly one runner in any process. SQLite cannot notify, so a waiting
+runner wakes at once when this process routes work (a condition) and otherwise polls with
+adaptive backoff, reading only when the file changed or a delayed message fell due.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from pynenc.broker.base_broker import BaseBroker, BrokerMessage
+from pynenc.conf.config_broker import ConfigBrokerSQLite
+from pynenc.identifiers.invocation_id import InvocationId
+from pynenc.util.sqlite import database_for, placeholders
+from pynenc.util.waiting import AdaptiveBackoff
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+
+
+class SQLiteBroker(BaseBroker):
+    """Named queues with priorities and delayed delivery, shared by every process using the
+    same ``sqlite_db_path``."""
+
+    config_cls: ClassVar[type[ConfigBrokerSQLite]] = ConfigBrokerSQLite
+    conf: ConfigBrokerSQLite
+    cross_process: ClassVar[bool] = True
+
+    def __init__(self, app: Pynenc) -> None:
+        super().__init__(app)
+        self.db = database_for(self.conf, app.app_id)
+
+    def _route(self, messages: Sequence[BrokerMessage]) -> None:
+        app_id = self.app.app_id
+        self.db.execute_many(
+            "INSERT INTO pynenc_broker_messages (app_id, queue, priority, not_before, "
+            "invocation_id) VALUES (?, ?, ?, ?, ?)",
+            [(app_id, m.queue, m.priority, m.not_before or 0.0, m.invocation_id) for m in messages],
+        )
+        self.db.work_routed.notify()
+
+    def _retrieve(
+        self, max_count: int, queues: Sequence[str] | None, timeout: float
+    ) -> list[InvocationId]:
+        deadline = time.monotonic() + timeout
+        backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.sqlite_poll_max_seconds)
+        signal = self.db.work_routed
+        last_version: int | None = None
+        next_due: float | None = None
+        while True:
+            seen = signal.generation
+            version = self.db.data_version()
+            now = self.app.clock.time()
+            if version != last_version or (next_due is not None and next_due <= now):
+                last_version = version
+                due, next_due = self._peek(queues, now)
+                if due:
+                    claimed = self._claim(max_count, queues, now)
+                    if claimed:
+                        return claimed
+                    last_version = None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            wait = min(backoff.next_delay(), remaining)
+            if next_due is not None:
+                wait = min(wait, max(0.0, next_due - now))
+            if signal.wait(seen, wait):
+                backoff.reset()
+
+    def _queue_filter(self, queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+        if queues is None:
+            return "", ()
+        return f" AND queue IN ({placeholders(len(queues))})", tuple(queues)
+
+    def _peek(self, queues: Sequence[str] | None, now: float) -> tuple[bool, float | None]:
+        """Whether a message is due, and when the earliest delayed one falls due (a read only,
+        so idle runners never take the write lock)."""
+        where, names = self._queue_filter(queues)
+        app_id = self.app.app_id
+        row = self.db.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pynenc_broker_messages "
+            f"WHERE app_id = ?{where} AND not_before <= ?), "
+            "(SELECT MIN(not_before) FROM pynenc_broker_messages "
+            f"WHERE app_id = ?{where} AND not_before > 0 AND not_before > ?)",
+            (app_id, *names, now, app_id, *names, now),
+        )
+        if row is None:
+            return False, None
+        return bool(row[0]), row[1]
+
+    def _claim(
+        self, max_count: int, queues: Sequence[str] | None, now: float
+    ) -> list[InvocationId]:
+        """Delete and return the best due messages: higher priority first, FIFO within one."""
+        where, names = self._queue_filter(queues)
+        rows = self.db.execute(
+            "DELETE FROM pynenc_broker_messages WHERE seq IN (SELECT seq FROM "
+            f"pynenc_broker_messages WHERE app_id = ?{where} AND not_before <= ? "
+            "ORDER BY priority DESC, seq LIMIT ?) RETURNING priority, seq, invocation_id",
+            (self.app.app_id, *names, now, max_count),
+        )
+        rows.sort(key=lambda row: (-row[0], row[1]))
+        return [InvocationId(row[2]) for row in rows]
+
+    def _count(self, queue: str | None) -> int:
+        if queue is None:
+            row = self.db.query_one(
+                "SELECT COUNT(*) FROM pynenc_broker_messages WHERE app_id = ?",
+                (self.app.app_id,),
+            )
+        else:
+            row = self.db.query_one(
+                "SELECT COUNT(*) FROM pynenc_broker_messages WHERE app_id = ? AND queue = ?",
+                (self.app.app_id, queue),
+            )
+        return int(row[0]) if row else 0
+
+    def purge(self) -> None:
+        self.db.delete_app_rows(["pynenc_broker_messages"], self.app.app_id)

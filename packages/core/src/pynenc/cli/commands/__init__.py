@@ -1,0 +1,1 @@
+"""The ``pynenc`` commands, one module each; each module's ``register`` adds its parser."""

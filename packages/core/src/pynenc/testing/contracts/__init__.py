@@ -1,0 +1,1 @@
+"""One generic test class (a mixin, not collected by itself) per component contract."""

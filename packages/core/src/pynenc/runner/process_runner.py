@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 _PAUSED = "paused"
 _RESUME = "resume"
+_DONE = "done"
 
 
 @dataclass
@@ -47,6 +48,7 @@ class _Child:
     resume: MpEvent
     paused: bool = False
     wants_resume: bool = False
+    finished: bool = False
 
 
 class ProcessRunner(BaseRunner):
@@ -76,12 +78,11 @@ class ProcessRunner(BaseRunner):
         return [c.context.runner_id for c in self._children.values() if c.process.is_alive()]
 
     def _on_start(self) -> None:
-        if (
-            self.app.module
-            and self.app.module != "__main__"
-            and hasattr(self._mp, "set_forkserver_preload")
-        ):
-            self._mp.set_forkserver_preload([self.app.module])
+        if hasattr(self._mp, "set_forkserver_preload"):
+            preload = ["pynenc.runner.forkserver_preload"]
+            if self.app.module and self.app.module != "__main__":
+                preload.append(self.app.module)
+            self._mp.set_forkserver_preload(preload)
         self._messages = self._mp.Queue()
 
     # ------------------------------------------------------------------ loop
@@ -101,7 +102,7 @@ class ProcessRunner(BaseRunner):
             self._start_child(invocation_id)
 
     def _busy(self) -> int:
-        return sum(1 for c in self._children.values() if not c.paused)
+        return sum(1 for c in self._children.values() if not (c.paused or c.finished))
 
     def _free_slots(self) -> int:
         return self.max_parallel_slots - self._busy()
@@ -141,6 +142,8 @@ class ProcessRunner(BaseRunner):
                 child.paused = True
             elif kind == _RESUME:
                 child.wants_resume = True
+            elif kind == _DONE:
+                child.finished = True
 
     def _grant_resumes(self) -> None:
         for child in self._children.values():
@@ -151,6 +154,8 @@ class ProcessRunner(BaseRunner):
 
     def _reap_children(self) -> None:
         for child_id, child in list(self._children.items()):
+            if child.finished:
+                child.process.join(5)
             if child.process.is_alive():
                 continue
             child.process.join()
@@ -296,6 +301,7 @@ def run_invocation_in_child(
     try:
         execute_invocation(runner, invocation)
     finally:
+        messages.put((_DONE, child_context.runner_id))
         context.current_invocation.reset(tokens[2])
         context.current_runner_context.reset(tokens[1])
         context.current_runner.reset(tokens[0])

@@ -1,7 +1,7 @@
 """The demo's app and tasks (run by examples/demo.py).
 
 Tasks live in their own importable module, not in the script, because a runner finds a task by
-its module and name: a runner started elsewhere (``pynenc --app demo_tasks:app runner start``)
+its module and name: the runner the demo starts (``pynenc --app demo_tasks:app runner start``)
 imports this module and gets the very same tasks.
 """
 
@@ -12,19 +12,10 @@ import time
 from pynenc import Pynenc
 from pynenc.invocation import context
 
-IN_MEMORY_BACKEND = {
-    "orchestrator_cls": "MemOrchestrator",
-    "broker_cls": "MemBroker",
-    "state_backend_cls": "MemStateBackend",
-    "trigger_cls": "MemTrigger",
-    "client_data_store_cls": "MemClientDataStore",
-}
-"""The in-memory components, chosen explicitly so the demo does not depend on the default."""
-
-app = Pynenc(
-    app_id="pynenc-demo",
-    config_values={**IN_MEMORY_BACKEND, "logging_level": "error"},
-)
+app = Pynenc(app_id="pynenc-demo")
+"""No backend configured: the embedded default, SQLite, in
+``$XDG_DATA_HOME/pynenc/pynenc-demo.db`` (``~/.local/share/pynenc/pynenc-demo.db``), a file
+the demo script and the runner process it starts both open."""
 
 
 @app.task

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic
 
+from pynenc.conf.config_task import ConcurrencyControlType
 from pynenc.identifiers.call_id import CallId, arguments_digest
 from pynenc.models.call_dto import CallDTO
 from pynenc.types import Params, Result
@@ -41,14 +42,28 @@ class Call(Generic[Params, Result]):
     def call_id(self) -> CallId:
         return CallId(self.task.task_id, arguments_digest(self.serialized_arguments))
 
-    @cached_property
-    def concurrency_key(self) -> str | None:
-        """Digest of the ``key_arguments`` values, used by KEYS concurrency control."""
-        keys = self.task.conf.key_arguments
-        if not keys:
+    def concurrency_key(self, mode: ConcurrencyControlType) -> str | None:
+        """What makes two calls equivalent under concurrency-control ``mode``: the task
+        (TASK), the task and every argument (ARGUMENTS), the task and its ``key_arguments``
+        (KEYS); None when control is DISABLED."""
+        if mode == ConcurrencyControlType.DISABLED:
             return None
+        task_key = self.task.task_id.key
+        if mode == ConcurrencyControlType.TASK:
+            return task_key
+        if mode == ConcurrencyControlType.ARGUMENTS:
+            return self.call_id.key
         serialized = self.serialized_arguments
-        return arguments_digest({k: serialized[k] for k in keys if k in serialized})
+        keys = {k: serialized[k] for k in self.task.conf.key_arguments if k in serialized}
+        return f"{task_key}#keys:{arguments_digest(keys)}"
+
+    @property
+    def registration_key(self) -> str | None:
+        return self.concurrency_key(self.task.conf.registration_concurrency)
+
+    @property
+    def running_key(self) -> str | None:
+        return self.concurrency_key(self.task.conf.running_concurrency)
 
     def to_dto(self) -> CallDTO:
         return CallDTO(self.call_id, self.serialized_arguments)

@@ -230,6 +230,37 @@ class CycleDetectedError(PynencError):
         )
 
 
+# --- triggers and workflows ----------------------------------------------------------------
+
+
+class TriggerError(PynencError):
+    """A trigger could not be declared, or an event could not be emitted."""
+
+
+class InvalidTriggerError(TriggerError):
+    """A trigger declaration is wrong (bad cron expression, unknown task, bad filter)."""
+
+
+class InvalidEventError(TriggerError):
+    """An event has no usable code, or its payload is not a mapping the serializer can store."""
+
+
+class WorkflowError(PynencError):
+    """A workflow operation could not be carried out."""
+
+
+class NotInWorkflowError(WorkflowError):
+    """A workflow operation was called outside a running workflow invocation."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(
+            f"wf.{operation}() can only be called while a workflow runs: from inside a task "
+            "decorated with @app.workflow, or a task that a workflow invocation called. Here no "
+            "invocation of a workflow is running in this thread."
+        )
+
+
 # --- runners -------------------------------------------------------------------------------
 
 

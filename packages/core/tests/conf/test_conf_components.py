@@ -64,6 +64,7 @@ COMPONENT_DEFAULTS: list[tuple[type[ConfigPynencBase], dict[str, Any]]] = [
             "cycle_control": True,
             "blocking_control": True,
             "auto_final_invocation_purge_hours": 24.0,
+            "concurrency_control_retry_seconds": 0.1,
             "status_cache_size": 10_000,
             "wait_poll_max_seconds": 0.1,
         },

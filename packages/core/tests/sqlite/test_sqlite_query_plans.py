@@ -74,7 +74,8 @@ def exercise_every_component(app: Pynenc) -> None:
         InvocationQuery(registered_after=now - hour, registered_before=now + hour),
         InvocationQuery(owner_ids=frozenset({"someone"})),
         InvocationQuery(call_id="some-call"),
-        InvocationQuery(concurrency_key="some-key"),
+        InvocationQuery(running_key="some-key"),
+        InvocationQuery(registration_key="k", statuses=frozenset({S.REGISTERED})),
     ):
         orchestrator.query_invocations(query)
     orchestrator.count_invocations()

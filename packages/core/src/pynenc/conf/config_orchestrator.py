@@ -36,6 +36,12 @@ class ConfigOrchestrator(ConfigPynencBase):
         doc="Hours after which the orchestrator forgets invocations in a final status, keeping "
         "it small and fast; the state backend keeps their history and results.",
     )
+    concurrency_control_retry_seconds = ConfigField(
+        0.1,
+        parser=bounded(parse_float, ge=0),
+        doc="Delay before an invocation held back by running concurrency control is offered "
+        "to runners again.",
+    )
     status_cache_size = ConfigField(
         10_000,
         parser=bounded(parse_int, gt=0),

@@ -39,6 +39,24 @@ class ConfigTrigger(ConfigPynencBase):
         parser=bounded(parse_int, ge=0),
         doc="Most recent trigger run records kept; 0 disables the cap.",
     )
+    trigger_loop_interval_seconds = ConfigField(
+        0.5,
+        parser=bounded(parse_float, gt=0),
+        doc="Seconds between passes of the trigger loop while it holds this runner's "
+        "atomic-service slot (cron ticks are checked and satisfied conditions evaluated at each "
+        "pass); the main part of trigger latency while a slot is held.",
+    )
+    trigger_index_refresh_seconds = ConfigField(
+        5.0,
+        parser=bounded(parse_float, gt=0),
+        doc="How often a process re-reads which tasks and event codes triggers listen to; a "
+        "trigger registered by another process is noticed within this time.",
+    )
+    trigger_batch_size = ConfigField(
+        500,
+        parser=bounded(parse_int, gt=0),
+        doc="Satisfied conditions the trigger loop reads per pass.",
+    )
 
 
 class ConfigTriggerSQLite(ConfigTrigger, ConfigSQLite):

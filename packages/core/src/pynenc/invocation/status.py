@@ -67,6 +67,10 @@ class StatusDefinition:
     runnable_after_delay: bool = False
     entered_by_non_owner: bool = False
     """Entering this status may take an invocation away from its owner (recovery)."""
+    exclusive: bool = False
+    """Entering this status requires that no other invocation with the same running
+    concurrency key is active (running concurrency control); backends check it in the same
+    atomic step as the move."""
     description: str = ""
 
 
@@ -107,6 +111,7 @@ STATUS_TABLE: Mapping[InvocationStatus, StatusDefinition] = {
             S.KILLED,
             S.PENDING_RECOVERY,
             owned=True,
+            exclusive=True,
             description="claimed by a runner, about to run",
         ),
         _row(
@@ -183,6 +188,8 @@ class TransitionRule:
     from_any_runner: frozenset[InvocationStatus]
     from_owner_only: frozenset[InvocationStatus]
     from_nothing: bool
+    exclusive: bool = False
+    """Also require that no other invocation sharing the row's running key is active."""
 
     @property
     def sources(self) -> frozenset[InvocationStatus]:
@@ -207,6 +214,7 @@ def transition_rule(target: InvocationStatus) -> TransitionRule:
         from_any_runner=frozenset(sources) - owner_only,
         from_owner_only=owner_only,
         from_nothing=target == S.REGISTERED,
+        exclusive=STATUS_TABLE[target].exclusive,
     )
 
 

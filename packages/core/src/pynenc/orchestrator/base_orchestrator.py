@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynenc.conf.config_orchestrator import ConfigOrchestrator
 from pynenc.exceptions import (
+    ConcurrencyControlError,
     CycleDetectedError,
     InvocationStatusError,
     InvocationStatusNotFoundError,
@@ -54,15 +55,22 @@ class OrchestratorEntry:
     registered_at: datetime
     queue: str = "default"
     priority: int = 0
-    concurrency_key: str | None = None
+    registration_key: str | None = None
+    """Set when registration concurrency is on: while an invocation with this key is
+    REGISTERED, an equivalent call reuses it instead of registering another."""
+    running_key: str | None = None
+    """Set when running concurrency is on: at most one invocation with this key may be active
+    (PENDING, RUNNING or PAUSED) at a time."""
 
 
 @dataclass(frozen=True, slots=True)
 class CasResult:
-    """Outcome of a compare-and-set status change: whether it applied and what was there."""
+    """Outcome of a compare-and-set status change: whether it applied, what was there, and,
+    when an exclusive move was refused by running concurrency, which invocation holds the key."""
 
     applied: bool
     previous: InvocationStatusRecord | None
+    conflict: InvocationId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +84,8 @@ class InvocationQuery:
     status_changed_before: datetime | None = None
     owner_ids: frozenset[str] | None = None
     call_id: str | None = None
-    concurrency_key: str | None = None
+    registration_key: str | None = None
+    running_key: str | None = None
     limit: int = 100
     cursor: str | None = None
 
@@ -112,8 +121,13 @@ class BaseOrchestrator(ABC):
     @abstractmethod
     def _register_invocations(
         self, entries: Sequence[OrchestratorEntry], record: InvocationStatusRecord
-    ) -> None:
-        """Store new invocations in status ``record`` (REGISTERED), in one step per batch."""
+    ) -> dict[InvocationId, InvocationId]:
+        """Store new invocations in status ``record`` (REGISTERED), in one step per batch.
+
+        An entry with a ``registration_key`` shared by an invocation that is REGISTERED at
+        that moment is not stored; the returned mapping gives, for each such entry, the id of
+        the invocation it reuses (checked in the same atomic step, so racing clients register
+        one invocation per key)."""
 
     @abstractmethod
     def _cas_status(
@@ -121,6 +135,9 @@ class BaseOrchestrator(ABC):
     ) -> CasResult:
         """Atomically: read the current record, apply ``record`` if ``rule.allows`` it.
 
+        When ``rule.exclusive`` and the invocation has a ``running_key``, the move also requires
+        that no other invocation with that key is in an active status (PENDING, RUNNING,
+        PAUSED); if one is, nothing changes and its id is returned as ``conflict``.
         Returns the record found before the attempt (None when the invocation is unknown).
         When the new status is final, the backend must not wake result waiters yet:
         :meth:`_notify_final` is called once the result or exception is stored.
@@ -244,7 +261,9 @@ class BaseOrchestrator(ABC):
     # ------------------------------------------------------------------ registration
 
     def route_calls(self, calls: Sequence[Call[Any, Any]]) -> list[DistributedInvocation[Any, Any]]:
-        """Register calls as new invocations and queue them: one batch per backend."""
+        """Register calls as new invocations and queue them: one batch per backend. Under
+        registration concurrency control, a call equivalent to a still REGISTERED invocation
+        returns that invocation instead."""
         from pynenc.invocation.dist_invocation import DistributedInvocation
 
         if self.conf.cycle_control:
@@ -252,8 +271,7 @@ class BaseOrchestrator(ABC):
         invocations: list[DistributedInvocation[Any, Any]] = [
             DistributedInvocation.new(call) for call in calls
         ]
-        self.register_and_route(invocations)
-        return invocations
+        return self.register_and_route(invocations)
 
     def _check_cycles(self, calls: Sequence[Call[Any, Any]]) -> None:
         """Refuse a call made inside a running invocation that repeats the call of one of its
@@ -298,41 +316,101 @@ class BaseOrchestrator(ABC):
     def route_call(self, call: Call[Any, Any]) -> DistributedInvocation[Any, Any]:
         return self.route_calls([call])[0]
 
-    def register_and_route(self, invocations: Sequence[DistributedInvocation[Any, Any]]) -> None:
-        """Store, register (REGISTERED + history) and queue new invocations."""
+    def register_and_route(
+        self, invocations: Sequence[DistributedInvocation[Any, Any]]
+    ) -> list[DistributedInvocation[Any, Any]]:
+        """Store, register (REGISTERED + history) and queue new invocations; returns them in
+        order, each replaced by the invocation it reuses under registration concurrency."""
         from pynenc.broker.base_broker import BrokerMessage
 
         if not invocations:
-            return
+            return []
         app = self.app
         ctx = app.current_runner_context()
         now = app.clock.now()
-        app.state_backend.upsert_invocations(list(invocations))
-        entries = [self._entry_for(inv, now) for inv in invocations]
-        record = InvocationStatusRecord(InvocationStatus.REGISTERED, ctx.runner_id, now)
-        self._register_invocations(entries, record)
-        app.state_backend.add_histories_by_id(
-            [inv.invocation_id for inv in invocations],
-            record,
-            ctx,
-            invocations[0].parent_invocation_id,
-        )
-        app.broker.route_invocations(
-            [BrokerMessage(e.invocation_id, e.queue, e.priority) for e in entries]
-        )
+        entries = {inv.invocation_id: self._entry_for(inv, now) for inv in invocations}
+        reused = self._find_registered_equivalents(entries.values())
+        fresh = [inv for inv in invocations if inv.invocation_id not in reused]
+        if fresh:
+            app.state_backend.upsert_invocations(fresh)
+            record = InvocationStatusRecord(InvocationStatus.REGISTERED, ctx.runner_id, now)
+            raced = self._register_invocations([entries[i.invocation_id] for i in fresh], record)
+            reused.update(raced)
+            registered = [inv for inv in fresh if inv.invocation_id not in raced]
+            if registered:
+                app.state_backend.add_histories_by_id(
+                    [inv.invocation_id for inv in registered],
+                    record,
+                    ctx,
+                    registered[0].parent_invocation_id,
+                )
+                app.broker.route_invocations(
+                    [
+                        BrokerMessage(e.invocation_id, e.queue, e.priority)
+                        for e in (entries[i.invocation_id] for i in registered)
+                    ]
+                )
+        if not reused:
+            return list(invocations)
+        return self._with_reused(invocations, reused)
+
+    def _find_registered_equivalents(
+        self, entries: Iterable[OrchestratorEntry]
+    ) -> dict[InvocationId, InvocationId]:
+        """For entries under registration concurrency, the REGISTERED invocation each reuses."""
+        found: dict[InvocationId, InvocationId] = {}
+        for entry in entries:
+            if entry.registration_key is None:
+                continue
+            page = self._query_invocations(
+                InvocationQuery(
+                    statuses=frozenset({InvocationStatus.REGISTERED}),
+                    registration_key=entry.registration_key,
+                    limit=1,
+                )
+            )
+            if page.invocation_ids:
+                found[entry.invocation_id] = page.invocation_ids[0]
+        return found
+
+    def _with_reused(
+        self,
+        invocations: Sequence[DistributedInvocation[Any, Any]],
+        reused: dict[InvocationId, InvocationId],
+    ) -> list[DistributedInvocation[Any, Any]]:
+        result: list[DistributedInvocation[Any, Any]] = []
+        for invocation in invocations:
+            existing_id = reused.get(invocation.invocation_id)
+            if existing_id is None:
+                result.append(invocation)
+                continue
+            existing = self.app.state_backend.get_invocation(existing_id)
+            conf = invocation.call.task.conf
+            if conf.on_diff_non_key_args_raise and existing.call.call_id != invocation.call.call_id:
+                raise ConcurrencyControlError(
+                    f"Task '{invocation.task.task_id}' already has invocation "
+                    f"'{existing_id}' registered with other arguments than this call "
+                    f"({conf.registration_concurrency} registration concurrency, "
+                    "on_diff_non_key_args_raise=True). Wait for it to run, or call with the "
+                    "same arguments."
+                )
+            result.append(existing)
+        return result
 
     def _entry_for(
         self, invocation: DistributedInvocation[Any, Any], now: datetime
     ) -> OrchestratorEntry:
-        task_conf = invocation.call.task.conf
+        call = invocation.call
+        task_conf = call.task.conf
         return OrchestratorEntry(
             invocation_id=invocation.invocation_id,
-            task_id=invocation.call.task.task_id.key,
-            call_id=invocation.call.call_id.key,
+            task_id=call.task.task_id.key,
+            call_id=call.call_id.key,
             registered_at=now,
             queue=task_conf.queue,
             priority=task_conf.priority,
-            concurrency_key=invocation.call.concurrency_key,
+            registration_key=call.registration_key,
+            running_key=call.running_key,
         )
 
     # ------------------------------------------------------------------ status changes
@@ -346,23 +424,37 @@ class BaseOrchestrator(ABC):
         """Move an invocation to ``status`` as one compare-and-set step, and record history.
 
         Raises :class:`InvalidStatusTransitionError` for a move the table does not list,
-        :class:`InvocationOwnershipError` when another runner owns the invocation, and
-        :class:`InvocationStatusNotFoundError` when the orchestrator does not know it.
+        :class:`InvocationOwnershipError` when another runner owns the invocation,
+        :class:`InvocationStatusNotFoundError` when the orchestrator does not know it, and
+        :class:`ConcurrencyControlError` when running concurrency control holds it back.
         """
         ctx = runner_ctx or self.app.current_runner_context()
         record = InvocationStatusRecord(status, ctx.runner_id, self.app.clock.now())
-        result = self._cas_status(invocation_id, transition_rule(status), record)
-        if not result.applied:
-            if result.previous is None:
-                raise InvocationStatusNotFoundError(invocation_id)
-            check_transition(invocation_id, result.previous, status, ctx.runner_id)
-            raise InvocationStatusError(  # pragma: no cover - the backend broke the contract
-                invocation_id,
-                f"Backend refused an allowed move {result.previous.status} -> {status}",
+        result = self._change_status(invocation_id, record, ctx)
+        if result.applied:
+            return record
+        if result.previous is None:
+            raise InvocationStatusNotFoundError(invocation_id)
+        if result.conflict is not None:
+            raise ConcurrencyControlError(
+                f"Invocation '{invocation_id}' cannot become {status}: invocation "
+                f"'{result.conflict}' with the same running concurrency key is active."
             )
-        self._status_cache.set(invocation_id, record)
-        self.app.state_backend.add_history(invocation_id, record, ctx)
-        return record
+        check_transition(invocation_id, result.previous, status, ctx.runner_id)
+        raise InvocationStatusError(  # pragma: no cover - the backend broke the contract
+            invocation_id,
+            f"Backend refused an allowed move {result.previous.status} -> {status}",
+        )
+
+    def _change_status(
+        self, invocation_id: InvocationId, record: InvocationStatusRecord, ctx: RunnerContext
+    ) -> CasResult:
+        """The compare-and-set, then (when applied) the cache and the history entry."""
+        result = self._cas_status(invocation_id, transition_rule(record.status), record)
+        if result.applied:
+            self._status_cache.set(invocation_id, record)
+            self.app.state_backend.add_history(invocation_id, record, ctx)
+        return result
 
     def try_set_invocation_status(
         self,
@@ -381,12 +473,49 @@ class BaseOrchestrator(ABC):
         self, invocation_ids: Iterable[InvocationId], runner_ctx: RunnerContext
     ) -> list[InvocationId]:
         """Move each delivered invocation to PENDING owned by ``runner_ctx``; skip the ones
-        another runner won or that are no longer runnable (stale or duplicate messages)."""
+        another runner won or that are no longer runnable (stale or duplicate messages), and
+        hold back the ones running concurrency control refuses."""
         claimed: list[InvocationId] = []
         for invocation_id in invocation_ids:
-            if self.try_set_invocation_status(invocation_id, InvocationStatus.PENDING, runner_ctx):
+            record = InvocationStatusRecord(
+                InvocationStatus.PENDING, runner_ctx.runner_id, self.app.clock.now()
+            )
+            result = self._change_status(invocation_id, record, runner_ctx)
+            if result.applied:
                 claimed.append(invocation_id)
+            elif result.conflict is not None and result.previous is not None:
+                self._hold_back(invocation_id, result.previous.status, runner_ctx)
         return claimed
+
+    def _hold_back(
+        self, invocation_id: InvocationId, status: InvocationStatus, runner_ctx: RunnerContext
+    ) -> None:
+        """An equivalent invocation is active: queue this one again after a short delay
+        (CONCURRENCY_CONTROLLED then REROUTED), or end it (CONCURRENCY_CONTROLLED_FINAL) when
+        its task says ``reroute_on_concurrency_control=False``. A RETRY keeps its status."""
+        from pynenc.broker.base_broker import BrokerMessage
+
+        invocations, errors = self.app.state_backend.load_invocations([invocation_id])
+        if errors:
+            self.fail_unrunnable(invocation_id, errors[invocation_id], runner_ctx)
+            return
+        conf = invocations[0].call.task.conf
+        S = InvocationStatus
+        if status != S.RETRY and not conf.reroute_on_concurrency_control:
+            if self.try_set_invocation_status(
+                invocation_id, S.CONCURRENCY_CONTROLLED_FINAL, runner_ctx
+            ):
+                self._notify_final([invocation_id])
+            return
+        if status != S.RETRY and not (
+            self.try_set_invocation_status(invocation_id, S.CONCURRENCY_CONTROLLED, runner_ctx)
+            and self.try_set_invocation_status(invocation_id, S.REROUTED, runner_ctx)
+        ):
+            return
+        not_before = self.app.clock.time() + self.conf.concurrency_control_retry_seconds
+        self.app.broker.route_invocations(
+            [BrokerMessage(invocation_id, conf.queue, conf.priority, not_before)]
+        )
 
     def get_invocations_to_run(
         self,
@@ -395,12 +524,40 @@ class BaseOrchestrator(ABC):
         timeout: float | None = None,
         queues: Sequence[str] | None = None,
     ) -> list[DistributedInvocation[Any, Any]]:
-        """Wait for queued work (up to ``timeout``), claim it and return it ready to run."""
-        delivered = self.app.broker.retrieve_invocations(max_num_invocations, queues, timeout)
-        if not delivered:
+        """Wait for queued work (up to ``timeout``), claim it and return it ready to run.
+
+        With blocking control, invocations that others wait on are claimed first, ahead of
+        the queue order (their queued message is skipped later as stale)."""
+        claimed: list[InvocationId] = []
+        if self.conf.blocking_control and queues is None:
+            claimed = self.claim_invocations(
+                self._runnable_waited_ids(max_num_invocations), runner_ctx
+            )
+        wanted = max_num_invocations - len(claimed)
+        if wanted > 0:
+            delivered = self.app.broker.retrieve_invocations(
+                wanted, queues, 0.0 if claimed else timeout
+            )
+            claimed.extend(self.claim_invocations(delivered, runner_ctx))
+        if not claimed:
             return []
-        claimed = self.claim_invocations(delivered, runner_ctx)
-        return self.app.state_backend.get_invocations(claimed)
+        invocations, errors = self.app.state_backend.load_invocations(claimed)
+        for invocation_id, error in errors.items():
+            self.fail_unrunnable(invocation_id, error, runner_ctx)
+        return invocations
+
+    def fail_unrunnable(
+        self, invocation_id: InvocationId, error: Exception, runner_ctx: RunnerContext
+    ) -> None:
+        """Fail a claimed invocation this process cannot run (its task does not import here):
+        the caller gets the error as the invocation's exception, and the runner goes on
+        serving the tasks it can."""
+        self.app.logger.error("cannot run invocation %s: %s", invocation_id, error)
+        try:
+            self.set_invocation_status(invocation_id, InvocationStatus.RUNNING, runner_ctx)
+            self.set_invocation_exception(invocation_id, error, runner_ctx)
+        except InvocationStatusError as exc:
+            self.app.logger.warning("could not fail invocation %s: %s", invocation_id, exc)
 
     def set_invocation_run(
         self, invocation_id: InvocationId, runner_ctx: RunnerContext
@@ -600,6 +757,15 @@ class BaseOrchestrator(ABC):
 
     def get_blocking_invocations(self, limit: int) -> list[InvocationId]:
         return self._get_waited_ids(limit)
+
+    def _runnable_waited_ids(self, limit: int) -> list[InvocationId]:
+        """Invocations others wait on that a runner may claim now, most waited-on first."""
+        waited = self._get_waited_ids(limit)
+        if not waited:
+            return []
+        records = self._get_status_records(waited)
+        runnable = {InvocationStatus.REGISTERED, InvocationStatus.REROUTED}
+        return [i for i in waited if i in records and records[i].status in runnable]
 
     # ------------------------------------------------------------------ purge
 

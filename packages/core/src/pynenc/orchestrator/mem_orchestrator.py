@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.invocation.status import (
+    ACTIVE_STATUSES,
     FINAL_STATUSES,
     InvocationStatus,
     InvocationStatusRecord,
@@ -57,7 +58,9 @@ def matches(
         return False
     if query.call_id is not None and entry.call_id != query.call_id:
         return False
-    return query.concurrency_key is None or entry.concurrency_key == query.concurrency_key
+    if query.registration_key is not None and entry.registration_key != query.registration_key:
+        return False
+    return query.running_key is None or entry.running_key == query.running_key
 
 
 class MemOrchestrator(BaseOrchestrator):
@@ -74,14 +77,25 @@ class MemOrchestrator(BaseOrchestrator):
         self._runners: dict[str, ActiveRunnerInfo] = {}
         self._executions: dict[str, AtomicServiceExecution] = {}
         self._waiting: dict[InvocationId, list[InvocationId]] = {}
+        self._registered_by_key: dict[str, InvocationId] = {}
+        self._active_by_key: dict[str, set[InvocationId]] = {}
 
     def _register_invocations(
         self, entries: Sequence[OrchestratorEntry], record: InvocationStatusRecord
-    ) -> None:
+    ) -> dict[InvocationId, InvocationId]:
+        reused: dict[InvocationId, InvocationId] = {}
         with self._lock:
             for entry in entries:
+                key = entry.registration_key
+                holder = self._registered_by_key.get(key) if key is not None else None
+                if holder is not None:
+                    reused[entry.invocation_id] = holder
+                    continue
                 self._seq += 1
                 self._rows[entry.invocation_id] = _Row(entry, record, self._seq)
+                if key is not None:
+                    self._registered_by_key[key] = entry.invocation_id
+        return reused
 
     def _cas_status(
         self, invocation_id: InvocationId, rule: TransitionRule, record: InvocationStatusRecord
@@ -91,8 +105,32 @@ class MemOrchestrator(BaseOrchestrator):
             previous = row.record if row else None
             if row is None or not rule.allows(previous, record.runner_id or ""):
                 return CasResult(False, previous)
+            running_key = row.entry.running_key
+            active = self._active_by_key.get(running_key) if running_key is not None else None
+            if rule.exclusive and active:
+                holder = next((i for i in active if i != invocation_id), None)
+                if holder is not None:
+                    return CasResult(False, previous, conflict=holder)
             row.record = record
+            self._index_status(row)
             return CasResult(True, previous)
+
+    def _index_status(self, row: _Row) -> None:
+        """Keep the concurrency indexes in step with a row's new status (lock held)."""
+        entry, status = row.entry, row.record.status
+        key = entry.registration_key
+        if (
+            key is not None
+            and status != InvocationStatus.REGISTERED
+            and self._registered_by_key.get(key) == entry.invocation_id
+        ):
+            del self._registered_by_key[key]
+        if entry.running_key is not None:
+            active = self._active_by_key.setdefault(entry.running_key, set())
+            if status in ACTIVE_STATUSES:
+                active.add(entry.invocation_id)
+            else:
+                active.discard(entry.invocation_id)
 
     def _get_status_records(
         self, invocation_ids: Sequence[InvocationId]
@@ -224,11 +262,15 @@ class MemOrchestrator(BaseOrchestrator):
     def _delete_invocations(self, invocation_ids: Sequence[InvocationId]) -> None:
         with self._lock:
             for invocation_id in invocation_ids:
-                self._rows.pop(invocation_id, None)
+                row = self._rows.pop(invocation_id, None)
+                if row is not None and row.entry.running_key is not None:
+                    self._active_by_key.get(row.entry.running_key, set()).discard(invocation_id)
 
     def purge(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._registered_by_key.clear()
+            self._active_by_key.clear()
             self._runners.clear()
             self._executions.clear()
             self._waiting.clear()

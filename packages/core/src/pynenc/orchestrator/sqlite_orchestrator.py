@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynenc.conf.config_orchestrator import ConfigOrchestratorSQLite
 from pynenc.identifiers.invocation_id import InvocationId
-from pynenc.invocation.status import InvocationStatus, InvocationStatusRecord, TransitionRule
+from pynenc.invocation.status import (
+    ACTIVE_STATUSES,
+    InvocationStatus,
+    InvocationStatusRecord,
+    TransitionRule,
+)
 from pynenc.orchestrator.atomic_service import (
     ActiveRunnerInfo,
     AtomicServiceExecution,
@@ -50,6 +55,9 @@ _TABLES = (
 )
 
 
+_ACTIVE = tuple(sorted(s.value for s in ACTIVE_STATUSES))
+
+
 def _record(status: str, runner_id: str | None, status_at: int) -> InvocationStatusRecord:
     return InvocationStatusRecord(InvocationStatus(status), runner_id, from_micros(status_at))
 
@@ -74,30 +82,49 @@ class SQLiteOrchestrator(BaseOrchestrator):
 
     def _register_invocations(
         self, entries: Sequence[OrchestratorEntry], record: InvocationStatusRecord
-    ) -> None:
+    ) -> dict[InvocationId, InvocationId]:
         status_at = to_micros(record.timestamp)
         owner = record.owner_id
         app_id = self._app_id
-        self.db.execute_many(
+        insert = (
             "INSERT OR REPLACE INTO pynenc_orch_invocations (app_id, invocation_id, task_id, "
-            "call_id, concurrency_key, registered_at, status, runner_id, owner_id, status_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    app_id,
-                    e.invocation_id,
-                    e.task_id,
-                    e.call_id,
-                    e.concurrency_key,
-                    to_micros(e.registered_at),
-                    record.status.value,
-                    record.runner_id,
-                    owner,
-                    status_at,
-                )
-                for e in entries
-            ],
+            "call_id, registration_key, running_key, registered_at, status, runner_id, "
+            "owner_id, status_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+
+        def row(e: OrchestratorEntry) -> Row:
+            return (
+                app_id,
+                e.invocation_id,
+                e.task_id,
+                e.call_id,
+                e.registration_key,
+                e.running_key,
+                to_micros(e.registered_at),
+                record.status.value,
+                record.runner_id,
+                owner,
+                status_at,
+            )
+
+        keyed = [e for e in entries if e.registration_key is not None]
+        if not keyed:
+            self.db.execute_many(insert, [row(e) for e in entries])
+            return {}
+        reused: dict[InvocationId, InvocationId] = {}
+        with self.db.transaction() as conn:
+            for entry in entries:
+                if entry.registration_key is not None:
+                    holder = conn.execute(
+                        "SELECT invocation_id FROM pynenc_orch_invocations WHERE app_id = ? "
+                        "AND registration_key = ? AND status = ? LIMIT 1",
+                        (app_id, entry.registration_key, InvocationStatus.REGISTERED.value),
+                    ).fetchone()
+                    if holder is not None:
+                        reused[entry.invocation_id] = InvocationId(holder[0])
+                        continue
+                conn.execute(insert, row(entry))
+        return reused
 
     def _cas_status(
         self, invocation_id: InvocationId, rule: TransitionRule, record: InvocationStatusRecord
@@ -105,13 +132,23 @@ class SQLiteOrchestrator(BaseOrchestrator):
         key = (self._app_id, invocation_id)
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT status, runner_id, status_at FROM pynenc_orch_invocations "
+                "SELECT status, runner_id, status_at, running_key FROM pynenc_orch_invocations "
                 "WHERE app_id = ? AND invocation_id = ?",
                 key,
             ).fetchone()
-            previous = _record(*row) if row else None
+            previous = _record(*row[:3]) if row else None
             if previous is None or not rule.allows(previous, record.runner_id or ""):
                 return CasResult(False, previous)
+            running_key = row[3]
+            if rule.exclusive and running_key is not None:
+                holder = conn.execute(
+                    "SELECT invocation_id FROM pynenc_orch_invocations WHERE app_id = ? AND "
+                    f"running_key = ? AND status IN ({placeholders(len(_ACTIVE))}) "
+                    "AND invocation_id != ? LIMIT 1",
+                    (self._app_id, running_key, *_ACTIVE, invocation_id),
+                ).fetchone()
+                if holder is not None:
+                    return CasResult(False, previous, conflict=InvocationId(holder[0]))
             conn.execute(
                 "UPDATE pynenc_orch_invocations SET status = ?, runner_id = ?, owner_id = ?, "
                 "status_at = ? WHERE app_id = ? AND invocation_id = ?",
@@ -173,7 +210,8 @@ class SQLiteOrchestrator(BaseOrchestrator):
         )
         among("owner_id", query.owner_ids)
         compare("call_id = ?", query.call_id)
-        compare("concurrency_key = ?", query.concurrency_key)
+        compare("registration_key = ?", query.registration_key)
+        compare("running_key = ?", query.running_key)
         if query.registered_after is not None:
             compare("registered_at >= ?", to_micros(query.registered_after))
         if query.registered_before is not None:

@@ -292,7 +292,12 @@ def run_invocation_in_child(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     child_context = replace(child_context, pid=os.getpid())
     runner = _ProcessRunnerChild(app, child_context, messages, resume)
-    invocation = app.state_backend.get_invocation(invocation_id)
+    loaded, errors = app.state_backend.load_invocations([invocation_id])
+    if errors:
+        app.orchestrator.fail_unrunnable(invocation_id, errors[invocation_id], child_context)
+        messages.put((_DONE, child_context.runner_id))
+        return
+    invocation = loaded[0]
     tokens = (
         context.current_runner.set(runner),
         context.current_runner_context.set(child_context),

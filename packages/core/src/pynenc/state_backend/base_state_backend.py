@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynenc.conf.config_state_backend import ConfigStateBackend
-from pynenc.exceptions import InvocationNotFoundError, ResultNotAvailableError
+from pynenc.exceptions import InvocationNotFoundError, PynencError, ResultNotAvailableError
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.identifiers.task_id import TaskId
 from pynenc.invocation.status import InvocationStatusRecord
@@ -220,6 +220,27 @@ class BaseStateBackend(ABC):
         if missing:
             raise InvocationNotFoundError(missing[0])
         return [DistributedInvocation.from_dto(self.app, *pairs[i]) for i in invocation_ids]
+
+    def load_invocations(
+        self, invocation_ids: Sequence[InvocationId]
+    ) -> tuple[list[DistributedInvocation[Any, Any]], dict[InvocationId, PynencError]]:
+        """Rebuild invocations in one fetch; the ones that cannot be rebuilt here (unknown id,
+        task not importable) are returned as errors instead of failing the batch."""
+        from pynenc.invocation.dist_invocation import DistributedInvocation
+
+        pairs = self._get_invocations(invocation_ids) if invocation_ids else {}
+        invocations: list[DistributedInvocation[Any, Any]] = []
+        errors: dict[InvocationId, PynencError] = {}
+        for invocation_id in invocation_ids:
+            pair = pairs.get(invocation_id)
+            if pair is None:
+                errors[invocation_id] = InvocationNotFoundError(invocation_id)
+                continue
+            try:
+                invocations.append(DistributedInvocation.from_dto(self.app, *pair))
+            except PynencError as exc:
+                errors[invocation_id] = exc
+        return invocations, errors
 
     def invocation_exists(self, invocation_id: InvocationId) -> bool:
         return self._get_invocation(invocation_id) is not None

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pynenc.testing.contracts.broker import BrokerContract
     from pynenc.testing.contracts.client_data_store import ClientDataStoreContract
     from pynenc.testing.contracts.end_to_end import EndToEndScenarios
+    from pynenc.testing.contracts.orchestration import OrchestrationScenarios
     from pynenc.testing.contracts.orchestrator import OrchestratorContract
     from pynenc.testing.contracts.serializer import SerializerContract
     from pynenc.testing.contracts.state_backend import StateBackendContract
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         TestBrokerContract,
         TestClientDataStoreContract,
         TestEndToEndScenarios,
+        TestOrchestrationScenarios,
         TestOrchestratorContract,
         TestSerializerContract,
         TestStateBackendContract,
@@ -62,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "BrokerContract": f"{CONTRACT_MODULES}.broker",
     "ClientDataStoreContract": f"{CONTRACT_MODULES}.client_data_store",
     "EndToEndScenarios": f"{CONTRACT_MODULES}.end_to_end",
+    "OrchestrationScenarios": f"{CONTRACT_MODULES}.orchestration",
     "OrchestratorContract": f"{CONTRACT_MODULES}.orchestrator",
     "SerializerContract": f"{CONTRACT_MODULES}.serializer",
     "StateBackendContract": f"{CONTRACT_MODULES}.state_backend",
@@ -69,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "TestBrokerContract": "pynenc.testing.suite",
     "TestClientDataStoreContract": "pynenc.testing.suite",
     "TestEndToEndScenarios": "pynenc.testing.suite",
+    "TestOrchestrationScenarios": "pynenc.testing.suite",
     "TestOrchestratorContract": "pynenc.testing.suite",
     "TestSerializerContract": "pynenc.testing.suite",
     "TestStateBackendContract": "pynenc.testing.suite",
@@ -84,12 +88,14 @@ __all__ = [
     "ConformanceHarness",
     "ConformanceTests",
     "EndToEndScenarios",
+    "OrchestrationScenarios",
     "OrchestratorContract",
     "SerializerContract",
     "StateBackendContract",
     "TestBrokerContract",
     "TestClientDataStoreContract",
     "TestEndToEndScenarios",
+    "TestOrchestrationScenarios",
     "TestOrchestratorContract",
     "TestSerializerContract",
     "TestStateBackendContract",

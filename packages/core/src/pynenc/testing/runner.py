@@ -40,6 +40,7 @@ CONTRACT_NAMES: tuple[str, ...] = (
     "client_data_store",
     "serializer",
     "end_to_end",
+    "orchestration",
 )
 """Every contract, in report order (the ``contract`` of each class in
 :data:`pynenc.testing.suite.CONTRACTS`); the contracts themselves are imported only inside the

@@ -4,6 +4,7 @@ star-imported into a test module."""
 from pynenc.testing.contracts.broker import BrokerContract
 from pynenc.testing.contracts.client_data_store import ClientDataStoreContract
 from pynenc.testing.contracts.end_to_end import EndToEndScenarios
+from pynenc.testing.contracts.orchestration import OrchestrationScenarios
 from pynenc.testing.contracts.orchestrator import OrchestratorContract
 from pynenc.testing.contracts.serializer import SerializerContract
 from pynenc.testing.contracts.state_backend import StateBackendContract
@@ -39,6 +40,10 @@ class TestEndToEndScenarios(EndToEndScenarios):
     """The end-to-end scenarios."""
 
 
+class TestOrchestrationScenarios(OrchestrationScenarios):
+    """Concurrency, cycle and blocking control."""
+
+
 CONTRACTS: dict[str, type[ConformanceTests]] = {
     cls.contract: cls
     for cls in (
@@ -49,6 +54,7 @@ CONTRACTS: dict[str, type[ConformanceTests]] = {
         TestClientDataStoreContract,
         TestSerializerContract,
         TestEndToEndScenarios,
+        TestOrchestrationScenarios,
     )
 }
 """The collected test class of each contract, by contract name, in report order."""

@@ -28,7 +28,7 @@ from pynenc.exceptions import BackendAccessError, BackendError, BackendSchemaErr
 
 logger = logging.getLogger("pynenc.sqlite")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a table or index changes incompatibly; stored in ``pynenc_meta``."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -45,7 +45,8 @@ SCHEMA: tuple[str, ...] = (
         invocation_id TEXT NOT NULL,
         task_id TEXT NOT NULL,
         call_id TEXT NOT NULL,
-        concurrency_key TEXT,
+        registration_key TEXT,
+        running_key TEXT,
         registered_at INTEGER NOT NULL,
         status TEXT NOT NULL,
         runner_id TEXT,
@@ -62,8 +63,10 @@ SCHEMA: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_task"
     " ON pynenc_orch_invocations (app_id, task_id, status)",
     "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_call ON pynenc_orch_invocations (app_id, call_id)",
-    "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_ckey"
-    " ON pynenc_orch_invocations (app_id, concurrency_key) WHERE concurrency_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_regkey ON pynenc_orch_invocations"
+    " (app_id, registration_key, status) WHERE registration_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_runkey ON pynenc_orch_invocations"
+    " (app_id, running_key, status) WHERE running_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_owner"
     " ON pynenc_orch_invocations (app_id, owner_id) WHERE owner_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS pynenc_orch_inv_registered"

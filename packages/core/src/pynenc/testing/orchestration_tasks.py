@@ -1,0 +1,67 @@
+"""Tasks for the orchestration scenarios: concurrency control, cycle control, blocking control.
+
+Declared on :data:`pynenc.testing.tasks.tasks_app` like the other suite tasks, and rebound to each
+test's app through ``app.get_task``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pynenc.testing.tasks import on_current_app, tasks_app
+
+
+@tasks_app.task(running_concurrency="KEYS", key_arguments=("key",))
+def exclusive_per_key(key: str, index: int, seconds: float) -> int:
+    """Holds its key for ``seconds``: at most one may run per key at a time."""
+    time.sleep(seconds)
+    return index
+
+
+@tasks_app.task(running_concurrency="TASK", reroute_on_concurrency_control=False)
+def exclusive_or_dropped(seconds: float) -> float:
+    """One at a time for the whole task; a second one while the first is active is dropped."""
+    time.sleep(seconds)
+    return seconds
+
+
+@tasks_app.task(registration_concurrency="ARGUMENTS")
+def registered_once_per_arguments(x: int) -> int:
+    return x
+
+
+@tasks_app.task(
+    registration_concurrency="KEYS", key_arguments=("key",), on_diff_non_key_args_raise=True
+)
+def registered_once_per_key(key: str, payload: int) -> int:
+    return payload
+
+
+@tasks_app.task
+def ping(n: int) -> int:
+    """Calls :func:`pong` with the same argument, which calls ``ping(n)`` again: a cycle."""
+    return int(on_current_app(pong)(n).result)
+
+
+@tasks_app.task
+def pong(n: int) -> int:
+    return int(on_current_app(ping)(n).result)
+
+
+@tasks_app.task
+def chain(depth: int) -> int:
+    """Each level waits on the next: ``depth`` invocations waiting on each other."""
+    if depth == 0:
+        return 0
+    return 1 + int(on_current_app(chain)(depth - 1).result)
+
+
+@tasks_app.task
+def filler(index: int) -> int:
+    return index
+
+
+@tasks_app.task
+def parent_of_one(value: int) -> int:
+    """Registers one child and waits for it; the child is queued behind any earlier work."""
+    return int(on_current_app(filler)(value).result)

@@ -266,8 +266,7 @@ class WorkerProcessHost:
         try:
             process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self.kill()
             return f"{self.label} ignored SIGTERM until the deadline and was killed"
         finally:
             if process.stdin is not None:
@@ -275,6 +274,18 @@ class WorkerProcessHost:
         if process.returncode not in (0, -signal.SIGTERM):
             return f"{self.label} exited with code {process.returncode}; see {self.log_path}"
         return None
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group (its session, which the children of
+        process-based runners share): killing the worker alone would leave them running."""
+        process = self._process
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
@@ -311,5 +322,4 @@ def _kill_leftover_workers() -> None:
     for host in _started:
         process = host._process
         if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
+            host.kill()

@@ -118,6 +118,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="purge the data after each wave of the long run (isolates the runners' own "
         "memory from stored invocations, which the memory stack keeps in this process)",
     )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="do not purge the data between runs, only at the end (for runners that do not "
+        "survive a purge while they work)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     parser.add_argument(
         "--in-process",
@@ -321,7 +327,8 @@ class Session:
                     for m in result.metrics
                 )
                 progress(f"{workload.name} {label}: {shown}")
-            self.purge()
+            if not self.args.keep_data:
+                self.purge()
         return result
 
     def run_long(self, total: int) -> dict[str, Any]:
@@ -390,7 +397,8 @@ def render(report: Report) -> str:
         f"commit {meta['commit'] or 'unknown'}",
         "components: " + ", ".join(f"{k}={v}" for k, v in meta["components"].items()),
         f"runner: {meta['runner']} x {meta['runner_hosts']}, max_threads={meta['max_threads']}"
-        f" | app_id {meta['app_id']} | 1 warm-up + {meta['runs']} runs per workload",
+        f" | app_id {meta['app_id']} | 1 warm-up + {meta['runs']} runs per workload"
+        f"{'' if meta['purged_between_runs'] else ', data kept between runs'}",
         "",
     ]
     rows = [("workload", "median", "min-max", "unit", "runs ok")]
@@ -523,6 +531,7 @@ def describe(app: Pynenc, args: argparse.Namespace, hosts: list[RunnerHost]) -> 
         "runner_hosts": "1 in-process" if in_process else f"{len(hosts)} processes",
         "max_threads": ConfigThreadRunner(sources=app.config_sources).effective_max_threads(),
         "runs": args.runs,
+        "purged_between_runs": not args.keep_data,
         "timeout_seconds": args.timeout,
     }
 

@@ -237,10 +237,20 @@ class Pynenc:
 
         return decorate(func) if func is not None else decorate
 
+    @overload
+    def workflow(self, func: Callable[Params, Result], /) -> Task[Params, Result]: ...
+
+    @overload
+    def workflow(
+        self, func: None = None, /, **options: Any
+    ) -> Callable[[Callable[Params, Result]], Task[Params, Result]]: ...
+
     def workflow(
         self, func: Callable[Params, Result] | None = None, /, **options: Any
     ) -> Task[Params, Result] | Callable[[Callable[Params, Result]], Task[Params, Result]]:
-        """Decorate a workflow task: its invocation id is the workflow id of what it calls."""
+        """Decorate a workflow task: its invocation id is the workflow id of what it calls
+        (tasks it calls belong to the workflow; ``task.wf`` gives its identity, durable data
+        and deterministic operations)."""
 
         def decorate(f: Callable[Params, Result]) -> Task[Params, Result]:
             return self._register(Task(self, f, options, is_workflow=True))

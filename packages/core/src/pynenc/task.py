@@ -21,6 +21,8 @@ from pynenc.types import Params, Result
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.invocation.base_invocation import BaseInvocation, BaseInvocationGroup
+    from pynenc.trigger.builder import TriggerDefinition
+    from pynenc.workflow.context import WorkflowContext
 
 
 class Task(Generic[Params, Result]):
@@ -50,9 +52,24 @@ class Task(Generic[Params, Result]):
         self.options: dict[str, Any] = dict(options or {})
         self.signature = inspect.signature(func)
         self.is_async = inspect.iscoroutinefunction(func)
-        self.conf = ConfigTask(self.task_id.key, self.options, sources=app.config_sources)
+        config_options = {k: v for k, v in self.options.items() if k != "triggers"}
+        self.conf = ConfigTask(self.task_id.key, config_options, sources=app.config_sources)
         self._check_key_arguments()
+        self.triggers: tuple[TriggerDefinition, ...] = ()
+        """What starts this task on its own (the ``triggers=`` option: TriggerBuilder objects)."""
+        if self.options.get("triggers") is not None:
+            from pynenc.trigger.builder import build_task_triggers
+
+            self.triggers = build_task_triggers(app, self.task_id.key, self.options["triggers"])
         functools.update_wrapper(self, func)
+
+    @property
+    def wf(self) -> WorkflowContext:
+        """The workflow the running invocation belongs to: identity, durable data, and the
+        deterministic operations (``uuid``, ``random``, ``utc_now``, ``execute_task``)."""
+        from pynenc.workflow.context import WorkflowContext
+
+        return WorkflowContext(self.app)
 
     def _check_key_arguments(self) -> None:
         unknown = [k for k in self.conf.key_arguments if k not in self.signature.parameters]

@@ -29,8 +29,16 @@ CYCLE_ALIGNED_START = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def clocked_app(clock: FakeClock, **config: Any) -> Pynenc:
-    """A memory-stack app whose components read ``clock`` (set before any is built)."""
-    app = Pynenc(config_values={**MEM_STACK, "app_id": f"atomic-{uuid.uuid4().hex[:8]}", **config})
+    """A memory-stack app whose components read ``clock`` (set before any is built). Runners
+    stay alive for 10 minutes without a heartbeat, as the tests advance the clock by cycles."""
+    app = Pynenc(
+        config_values={
+            **MEM_STACK,
+            "app_id": f"atomic-{uuid.uuid4().hex[:8]}",
+            "runner_considered_dead_after_minutes": 10.0,
+            **config,
+        }
+    )
     app.clock = clock
     return app
 

@@ -99,9 +99,14 @@ def test_two_runners_never_both_run_one_tick(clock: FakeClock) -> None:
     assert work.calls == 1
 
 
-def test_the_default_services_are_recovery_in_order(clock: FakeClock) -> None:
+def test_the_default_services_are_recovery_purge_then_triggers(clock: FakeClock) -> None:
     names = [s.name for s in default_atomic_services(clocked_app(clock))]
-    assert names == ["recover_pending_invocations", "recover_running_invocations"]
+    assert names == [
+        "recover_pending_invocations",
+        "recover_running_invocations",
+        "purge_final_invocations",
+        "triggers",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -51,10 +51,10 @@ PYNENC_DEFAULTS: dict[str, Any] = {
     "atomic_service_max_start_slot_fraction": 0.5,
     "atomic_service_membership_stabilization_minutes": 0.0,
     "atomic_service_min_run_margin_seconds": 0.05,
-    "recover_pending_invocations_cron": "*/5 * * * *",
+    "recover_pending_invocations_cron": "* * * * *",
     "max_pending_seconds": 5.0,
-    "recover_running_invocations_cron": "*/15 * * * *",
-    "runner_considered_dead_after_minutes": 10.0,
+    "recover_running_invocations_cron": "* * * * *",
+    "runner_considered_dead_after_minutes": 2.0,
 }
 
 COMPONENT_DEFAULTS: list[tuple[type[ConfigPynencBase], dict[str, Any]]] = [
@@ -69,7 +69,7 @@ COMPONENT_DEFAULTS: list[tuple[type[ConfigPynencBase], dict[str, Any]]] = [
             "wait_poll_max_seconds": 0.1,
         },
     ),
-    (ConfigBroker, {"broker_retrieve_timeout_seconds": 1.0}),
+    (ConfigBroker, {"broker_retrieve_timeout_seconds": 1.0, "broker_lease_seconds": 30.0}),
     (ConfigStateBackend, {"runner_context_cache_size": 1024, "invocation_cache_size": 4096}),
     (
         ConfigTrigger,
@@ -78,6 +78,9 @@ COMPONENT_DEFAULTS: list[tuple[type[ConfigPynencBase], dict[str, Any]]] = [
             "event_max_records": 10000,
             "trigger_run_retention_hours": 24.0,
             "trigger_run_max_records": 10000,
+            "trigger_loop_interval_seconds": 0.5,
+            "trigger_index_refresh_seconds": 5.0,
+            "trigger_batch_size": 500,
         },
     ),
     (

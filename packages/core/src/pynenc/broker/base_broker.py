@@ -48,6 +48,14 @@ class BaseBroker(ABC):
         A message whose ``not_before`` lies in the future is not due; a waiting caller wakes
         when it falls due."""
 
+    def _ack(self, invocation_ids: Sequence[InvocationId]) -> None:
+        """Forget messages this process retrieved and has now dealt with.
+
+        A backend shared by processes leases retrieved messages instead of deleting them, and
+        delivers a message again when it is not acknowledged within ``broker_lease_seconds``
+        (its runner died before claiming the invocation). A process-local backend loses
+        nothing that way and needs no acknowledgement: the default does nothing."""
+
     @abstractmethod
     def _count(self, queue: str | None) -> int:
         """Queued messages (due or delayed), in one queue or all."""
@@ -81,6 +89,11 @@ class BaseBroker(ABC):
             return []
         wait = self.conf.broker_retrieve_timeout_seconds if timeout is None else timeout
         return self._retrieve(max_count, queues, max(0.0, wait))
+
+    def ack_invocations(self, invocation_ids: Sequence[InvocationId]) -> None:
+        """Acknowledge retrieved messages once their invocations are claimed (or found stale)."""
+        if invocation_ids:
+            self._ack(invocation_ids)
 
     def retrieve_invocation(self, timeout: float | None = None) -> InvocationId | None:
         ids = self.retrieve_invocations(1, None, timeout)

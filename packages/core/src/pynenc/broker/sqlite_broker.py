@@ -1,13 +1,16 @@
 """SQLite broker: queued invocation ids in the shared database file.
 
-A retrieval claims up to ``max_count`` due messages with one ``DELETE ... RETURNING`` statement,
-so each message goes to exactly one runner in any process. SQLite cannot notify, so a waiting
+A retrieval leases up to ``max_count`` due messages with one ``UPDATE ... RETURNING`` statement
+(their ``not_before`` moves ``broker_lease_seconds`` ahead), so each message goes to one runner
+in any process; the acknowledgement deletes them, and a message whose runner died before
+acknowledging it falls due again when the lease ends. SQLite cannot notify, so a waiting
 runner wakes at once when this process routes work (a condition) and otherwise polls with
 adaptive backoff, reading only when the file changed or a delayed message fell due.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pynenc.broker.base_broker import BaseBroker, BrokerMessage
 from pynenc.conf.config_broker import ConfigBrokerSQLite
 from pynenc.identifiers.invocation_id import InvocationId
-from pynenc.util.sqlite import database_for, placeholders
+from pynenc.util.sqlite import chunks, database_for, placeholders
 from pynenc.util.waiting import AdaptiveBackoff
 
 if TYPE_CHECKING:
@@ -33,6 +36,8 @@ class SQLiteBroker(BaseBroker):
     def __init__(self, app: Pynenc) -> None:
         super().__init__(app)
         self.db = database_for(self.conf, app.app_id)
+        self._leases: dict[InvocationId, list[int]] = {}
+        self._leases_lock = threading.Lock()
 
     def _route(self, messages: Sequence[BrokerMessage]) -> None:
         app_id = self.app.app_id
@@ -96,26 +101,39 @@ class SQLiteBroker(BaseBroker):
     def _claim(
         self, max_count: int, queues: Sequence[str] | None, now: float
     ) -> list[InvocationId]:
-        """Delete and return the best due messages: higher priority first, FIFO within one."""
+        """Lease and return the best due messages: higher priority first, FIFO within one."""
         where, names = self._queue_filter(queues)
         rows = self.db.execute(
-            "DELETE FROM pynenc_broker_messages WHERE seq IN (SELECT seq FROM "
-            f"pynenc_broker_messages WHERE app_id = ?{where} AND not_before <= ? "
+            "UPDATE pynenc_broker_messages SET not_before = ?, leased = 1 WHERE seq IN "
+            f"(SELECT seq FROM pynenc_broker_messages WHERE app_id = ?{where} AND not_before <= ? "
             "ORDER BY priority DESC, seq LIMIT ?) RETURNING priority, seq, invocation_id",
-            (self.app.app_id, *names, now, max_count),
+            (now + self.conf.broker_lease_seconds, self.app.app_id, *names, now, max_count),
         )
         rows.sort(key=lambda row: (-row[0], row[1]))
+        with self._leases_lock:
+            for _, seq, invocation_id in rows:
+                self._leases.setdefault(InvocationId(invocation_id), []).append(seq)
         return [InvocationId(row[2]) for row in rows]
+
+    def _ack(self, invocation_ids: Sequence[InvocationId]) -> None:
+        with self._leases_lock:
+            seqs = [s for i in invocation_ids for s in self._leases.pop(i, ())]
+        for batch in chunks(seqs):
+            self.db.execute(
+                f"DELETE FROM pynenc_broker_messages WHERE seq IN ({placeholders(len(batch))})",
+                batch,
+            )
 
     def _count(self, queue: str | None) -> int:
         if queue is None:
             row = self.db.query_one(
-                "SELECT COUNT(*) FROM pynenc_broker_messages WHERE app_id = ?",
+                "SELECT COUNT(*) FROM pynenc_broker_messages WHERE app_id = ? AND leased = 0",
                 (self.app.app_id,),
             )
         else:
             row = self.db.query_one(
-                "SELECT COUNT(*) FROM pynenc_broker_messages WHERE app_id = ? AND queue = ?",
+                "SELECT COUNT(*) FROM pynenc_broker_messages "
+                "WHERE app_id = ? AND queue = ? AND leased = 0",
                 (self.app.app_id, queue),
             )
         return int(row[0]) if row else 0

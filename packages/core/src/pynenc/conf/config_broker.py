@@ -17,6 +17,12 @@ class ConfigBroker(ConfigPynencBase):
         doc="Seconds one blocking retrieval waits for an invocation before returning empty, "
         "so a runner regularly gets back control (shutdown, heartbeats); 0 does not wait.",
     )
+    broker_lease_seconds = ConfigField(
+        30.0,
+        parser=bounded(parse_float, gt=0),
+        doc="A retrieved message that its runner does not acknowledge (it died between taking "
+        "the message and claiming the invocation) is delivered again after this many seconds.",
+    )
 
 
 class ConfigBrokerSQLite(ConfigBroker, ConfigSQLite):

@@ -249,9 +249,10 @@ class ConfigPynenc(ConfigPynencBase):
     )
 
     recover_pending_invocations_cron = ConfigField(
-        "*/5 * * * *",
+        "* * * * *",
         parser=parse_cron,
-        doc="When the recovery of invocations stuck in PENDING runs.",
+        doc="When the recovery of invocations stuck in PENDING runs (it runs inside a "
+        "runner's atomic-service slot, so at most once per slot).",
     )
     max_pending_seconds = ConfigField(
         5.0,
@@ -259,12 +260,13 @@ class ConfigPynenc(ConfigPynencBase):
         doc="Seconds an invocation may stay PENDING before recovery returns it to the queue.",
     )
     recover_running_invocations_cron = ConfigField(
-        "*/15 * * * *",
+        "* * * * *",
         parser=parse_cron,
-        doc="When the recovery of invocations owned by dead runners runs.",
+        doc="When the recovery of invocations owned by dead runners runs (inside a runner's "
+        "atomic-service slot, so at most once per slot).",
     )
     runner_considered_dead_after_minutes = ConfigField(
-        10.0,
+        2.0,
         parser=_positive_float,
         doc="Heartbeat silence after which a runner is dead: its RUNNING invocations are "
         "recovered and it leaves the atomic-service schedule.",

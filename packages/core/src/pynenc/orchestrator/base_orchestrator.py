@@ -33,6 +33,7 @@ from pynenc.invocation.status import (
 from pynenc.orchestrator.atomic_service import ActiveRunnerInfo, AtomicServiceExecution
 from pynenc.util.cache import LRUCache, TTLCache
 from pynenc.util.waiting import AdaptiveBackoff
+from pynenc.workflow.tracking import record_workflow_membership
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
@@ -344,6 +345,8 @@ class BaseOrchestrator(ABC):
                     ctx,
                     registered[0].parent_invocation_id,
                 )
+                record_workflow_membership(app, registered)
+                app.trigger.report_registered(registered)
                 app.broker.route_invocations(
                     [
                         BrokerMessage(e.invocation_id, e.queue, e.priority)
@@ -454,6 +457,7 @@ class BaseOrchestrator(ABC):
         if result.applied:
             self._status_cache.set(invocation_id, record)
             self.app.state_backend.add_history(invocation_id, record, ctx)
+            self.app.trigger.report_status(invocation_id, record.status)
         return result
 
     def try_set_invocation_status(
@@ -539,6 +543,7 @@ class BaseOrchestrator(ABC):
                 wanted, queues, 0.0 if claimed else timeout
             )
             claimed.extend(self.claim_invocations(delivered, runner_ctx))
+            self.app.broker.ack_invocations(delivered)
         if not claimed:
             return []
         invocations, errors = self.app.state_backend.load_invocations(claimed)
@@ -575,6 +580,7 @@ class BaseOrchestrator(ABC):
         self.set_invocation_status(invocation_id, InvocationStatus.SUCCESS, runner_ctx)
         backend.set_serialized_result(invocation_id, serialized)
         self._notify_final([invocation_id])
+        self.app.trigger.report_result(invocation_id, result)
 
     def set_invocation_exception(
         self, invocation_id: InvocationId, exception: BaseException, runner_ctx: RunnerContext
@@ -584,6 +590,7 @@ class BaseOrchestrator(ABC):
         self.set_invocation_status(invocation_id, InvocationStatus.FAILED, runner_ctx)
         backend.set_serialized_exception(invocation_id, serialized)
         self._notify_final([invocation_id])
+        self.app.trigger.report_exception(invocation_id, exception)
 
     def finalize_without_result(
         self, invocation_id: InvocationId, status: InvocationStatus, runner_ctx: RunnerContext

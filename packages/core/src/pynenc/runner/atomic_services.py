@@ -66,7 +66,7 @@ class AtomicServiceContext:
 
 
 class AtomicGlobalService(ABC):
-    """One service run inside the slot (recovery, later the trigger loop)."""
+    """One service run inside the slot (recovery, the trigger loop)."""
 
     name: str
 
@@ -139,6 +139,16 @@ def _recover_running(ctx: AtomicServiceContext) -> bool:
     ).completed
 
 
+def _purge_final(ctx: AtomicServiceContext) -> bool:
+    ctx.app.orchestrator.purge_final_invocations()
+    return True
+
+
+PURGE_CRON = "7 * * * *"
+"""The orchestrator forgets old final invocations once an hour
+(``auto_final_invocation_purge_hours`` decides which)."""
+
+
 def _cron_service(
     app: Pynenc, name: str, field_name: str, work: Callable[[AtomicServiceContext], bool]
 ) -> CronScheduledService:
@@ -153,11 +163,15 @@ def _cron_service(
 
 
 def default_atomic_services(app: Pynenc) -> list[AtomicGlobalService]:
-    """The services a runner executes in its slot, in this order.
+    """The services a runner executes in its slot, in this order: the recoveries, then the
+    trigger loop (last, since it keeps the slot until it ends; see
+    :mod:`pynenc.trigger.trigger_service`).
 
-    This list is the extension point: the trigger loop joins it as one more service. Building
-    it validates the cron fields, so a bad expression fails when the runner starts.
+    This list is the extension point. Building it validates the cron fields, so a bad
+    expression fails when the runner starts.
     """
+    from pynenc.trigger.trigger_service import TriggerService
+
     return [
         _cron_service(
             app, "recover_pending_invocations", "recover_pending_invocations_cron", _recover_pending
@@ -165,6 +179,10 @@ def default_atomic_services(app: Pynenc) -> list[AtomicGlobalService]:
         _cron_service(
             app, "recover_running_invocations", "recover_running_invocations_cron", _recover_running
         ),
+        CronScheduledService(
+            "purge_final_invocations", PURGE_CRON, _purge_final, now=app.clock.now()
+        ),
+        TriggerService(),
     ]
 
 

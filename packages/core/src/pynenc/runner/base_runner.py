@@ -322,7 +322,8 @@ class BaseRunner(ABC):
         )
 
     def init_trigger_tasks_modules(self) -> None:
-        """Import ``trigger_task_modules`` so their tasks (and triggers) are registered."""
+        """Import ``trigger_task_modules`` so their tasks (and triggers) are registered, store
+        those triggers, and warn about tasks whose triggers cannot fire."""
         for module in sorted(self.app.conf.trigger_task_modules):
             try:
                 importlib.import_module(module)
@@ -331,6 +332,18 @@ class BaseRunner(ABC):
                     f"Cannot import trigger task module '{module}' listed in "
                     f"trigger_task_modules: {exc}"
                 ) from exc
+        if self._runner_context.parent_ctx is not None:
+            return
+        for task_id in self.app.trigger.ignored_trigger_tasks():
+            self.logger.warning(
+                "Task %s declares triggers, but its module '%s' is not in trigger_task_modules: "
+                "runners neither register nor evaluate its triggers, so they will not fire. "
+                "Add '%s' to trigger_task_modules.",
+                task_id,
+                task_id.module,
+                task_id.module,
+            )
+        self.app.trigger.register_task_triggers()
 
 
 def _restore_signal_handlers(previous: dict[int, Any]) -> None:

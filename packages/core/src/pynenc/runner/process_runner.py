@@ -100,6 +100,7 @@ class ProcessRunner(BaseRunner):
         )
         for invocation_id in delivered:
             self._start_child(invocation_id)
+        self.app.broker.ack_invocations(delivered)
 
     def _busy(self) -> int:
         return sum(1 for c in self._children.values() if not (c.paused or c.finished))

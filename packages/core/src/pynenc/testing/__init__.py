@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from pynenc.testing.contracts.orchestrator import OrchestratorContract
     from pynenc.testing.contracts.serializer import SerializerContract
     from pynenc.testing.contracts.state_backend import StateBackendContract
-    from pynenc.testing.contracts.trigger import TriggerContract
+    from pynenc.testing.contracts.trigger import TriggerBehaviourScenarios, TriggerContract
+    from pynenc.testing.contracts.workflow import WorkflowContract
     from pynenc.testing.harness import ConformanceHarness, ConformanceTests
     from pynenc.testing.suite import (
         TestBrokerContract,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         TestSerializerContract,
         TestStateBackendContract,
         TestTriggerContract,
+        TestWorkflowContract,
     )
 
 _EXPORTS: dict[str, str] = {
@@ -69,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "SerializerContract": f"{CONTRACT_MODULES}.serializer",
     "StateBackendContract": f"{CONTRACT_MODULES}.state_backend",
     "TriggerContract": f"{CONTRACT_MODULES}.trigger",
+    "TriggerBehaviourScenarios": f"{CONTRACT_MODULES}.trigger",
+    "WorkflowContract": f"{CONTRACT_MODULES}.workflow",
     "TestBrokerContract": "pynenc.testing.suite",
     "TestClientDataStoreContract": "pynenc.testing.suite",
     "TestEndToEndScenarios": "pynenc.testing.suite",
@@ -77,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "TestSerializerContract": "pynenc.testing.suite",
     "TestStateBackendContract": "pynenc.testing.suite",
     "TestTriggerContract": "pynenc.testing.suite",
+    "TestWorkflowContract": "pynenc.testing.suite",
 }
 
 __all__ = [
@@ -100,7 +105,10 @@ __all__ = [
     "TestSerializerContract",
     "TestStateBackendContract",
     "TestTriggerContract",
+    "TestWorkflowContract",
+    "TriggerBehaviourScenarios",
     "TriggerContract",
+    "WorkflowContract",
 ]
 
 

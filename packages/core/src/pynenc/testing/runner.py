@@ -41,6 +41,7 @@ CONTRACT_NAMES: tuple[str, ...] = (
     "serializer",
     "end_to_end",
     "orchestration",
+    "workflow",
 )
 """Every contract, in report order (the ``contract`` of each class in
 :data:`pynenc.testing.suite.CONTRACTS`); the contracts themselves are imported only inside the

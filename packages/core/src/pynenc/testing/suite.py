@@ -9,6 +9,7 @@ from pynenc.testing.contracts.orchestrator import OrchestratorContract
 from pynenc.testing.contracts.serializer import SerializerContract
 from pynenc.testing.contracts.state_backend import StateBackendContract
 from pynenc.testing.contracts.trigger import TriggerContract
+from pynenc.testing.contracts.workflow import WorkflowContract
 from pynenc.testing.harness import ConformanceTests
 
 
@@ -44,6 +45,10 @@ class TestOrchestrationScenarios(OrchestrationScenarios):
     """Concurrency, cycle and blocking control."""
 
 
+class TestWorkflowContract(WorkflowContract):
+    """Workflow records, durable data and deterministic replay."""
+
+
 CONTRACTS: dict[str, type[ConformanceTests]] = {
     cls.contract: cls
     for cls in (
@@ -55,6 +60,7 @@ CONTRACTS: dict[str, type[ConformanceTests]] = {
         TestSerializerContract,
         TestEndToEndScenarios,
         TestOrchestrationScenarios,
+        TestWorkflowContract,
     )
 }
 """The collected test class of each contract, by contract name, in report order."""

@@ -146,11 +146,19 @@ def _exception_names(exception_types: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+@dataclass(frozen=True)
+class _TaskConditionSpec:
+    """A condition on another task, made once the task reference is resolved at build time."""
+
+    make: Callable[[str], TriggerCondition]
+    task: object
+
+
 class TriggerBuilder:
     """Declares one trigger: its conditions, how they combine, and the call's arguments."""
 
     def __init__(self) -> None:
-        self._conditions: list[TriggerCondition | tuple[str, Any]] = []
+        self._conditions: list[TriggerCondition | _TaskConditionSpec] = []
         self.logic = CompositeLogic.OR
         self.providers: list[ArgumentProvider] = []
 
@@ -161,7 +169,9 @@ class TriggerBuilder:
         self._conditions.append(CronCondition(cron_expression))
         return self
 
-    def on_event(self, event_code: str, payload_filter: ArgumentFilterSpec = None) -> TriggerBuilder:
+    def on_event(
+        self, event_code: str, payload_filter: ArgumentFilterSpec = None
+    ) -> TriggerBuilder:
         """At every event ``event_code`` whose payload matches ``payload_filter`` (a dict of
         expected values or a predicate on the payload)."""
         self._conditions.append(EventCondition(event_code, payload_filter))
@@ -178,7 +188,7 @@ class TriggerBuilder:
         """When an invocation of ``task`` reaches one of ``statuses``."""
         chosen = _statuses(statuses)
         self._conditions.append(
-            ("task", lambda key: StatusCondition(key, chosen, call_arguments), task)
+            _TaskConditionSpec(lambda key: StatusCondition(key, chosen, call_arguments), task)
         )
         return self
 
@@ -198,7 +208,9 @@ class TriggerBuilder:
         accepted by it, when it is a callable)."""
         result_filter = ResultFilter(filter_result)
         self._conditions.append(
-            ("task", lambda key: ResultCondition(key, result_filter, call_arguments), task)
+            _TaskConditionSpec(
+                lambda key: ResultCondition(key, result_filter, call_arguments), task
+            )
         )
         return self
 
@@ -214,7 +226,7 @@ class TriggerBuilder:
         ``exception_types`` or a subclass; with any exception when None."""
         names = _exception_names(exception_types)
         self._conditions.append(
-            ("task", lambda key: ExceptionCondition(key, names, call_arguments), task)
+            _TaskConditionSpec(lambda key: ExceptionCondition(key, names, call_arguments), task)
         )
         return self
 
@@ -224,7 +236,9 @@ class TriggerBuilder:
         try:
             self.logic = CompositeLogic(str(logic).lower())
         except ValueError as exc:
-            raise InvalidTriggerError(f"Trigger logic must be 'and' or 'or', not {logic!r}.") from exc
+            raise InvalidTriggerError(
+                f"Trigger logic must be 'and' or 'or', not {logic!r}."
+            ) from exc
         return self
 
     # ---- arguments
@@ -256,9 +270,7 @@ class TriggerBuilder:
         """Arguments from the status change: ``mapper(StatusContext)`` or, for a parameter
         name, the status reached."""
         self.providers.append(
-            _from_context(
-                ConditionKind.STATUS, StatusContext, mapper, None, lambda ctx: ctx.status
-            )
+            _from_context(ConditionKind.STATUS, StatusContext, mapper, None, lambda ctx: ctx.status)
         )
         return self
 
@@ -266,9 +278,7 @@ class TriggerBuilder:
         """Arguments from the result: ``mapper(ResultContext)`` or, for a parameter name, the
         result itself."""
         self.providers.append(
-            _from_context(
-                ConditionKind.RESULT, ResultContext, mapper, None, lambda ctx: ctx.result
-            )
+            _from_context(ConditionKind.RESULT, ResultContext, mapper, None, lambda ctx: ctx.result)
         )
         return self
 
@@ -282,9 +292,7 @@ class TriggerBuilder:
         )
         return self
 
-    def with_args(
-        self, compute: Callable[[TriggerContext], Mapping[str, Any]]
-    ) -> TriggerBuilder:
+    def with_args(self, compute: Callable[[TriggerContext], Mapping[str, Any]]) -> TriggerBuilder:
         """Arguments computed from everything that fired the trigger."""
         if not callable(compute):
             raise InvalidTriggerError("with_args() takes a callable (TriggerContext -> dict).")
@@ -306,8 +314,7 @@ class TriggerBuilder:
             if isinstance(item, TriggerCondition):
                 conditions.append(item)
             else:
-                _, make, ref = item
-                conditions.append(make(resolve_task_id(app, ref, task_id)))
+                conditions.append(item.make(resolve_task_id(app, item.task, task_id)))
         unique = tuple(dict.fromkeys(conditions))
         description = {
             "task": task_id,

@@ -500,7 +500,7 @@ def describe_source(description: Mapping[str, Any]) -> tuple[ConditionKind, str]
     """(kind, source) of a stored condition description (None for cron or unknown kinds)."""
     source = description.get("source")
     try:
-        kind = ConditionKind(description.get("kind"))
+        kind = ConditionKind(str(description.get("kind")))
     except ValueError:
         return None
     return (kind, source) if isinstance(source, str) else None

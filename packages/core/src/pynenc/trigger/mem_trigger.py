@@ -29,6 +29,7 @@ class MemTrigger(BaseTrigger):
         self._cron_last_run: dict[str, datetime] = {}
         self._runs: dict[str, TriggerRunRecord] = {}
         self._events: dict[str, EventRecord] = {}
+        self._run_sources: dict[str, list[str]] = {}
 
     def _store_condition(self, condition_id: str, serialized: str) -> None:
         with self._lock:
@@ -115,6 +116,17 @@ class MemTrigger(BaseTrigger):
         with self._lock:
             return self._runs.get(trigger_run_id)
 
+    def _add_trigger_run_sources(self, trigger_run_id: str, source_ids: Sequence[str]) -> None:
+        with self._lock:
+            for source_id in source_ids:
+                runs = self._run_sources.setdefault(source_id, [])
+                if trigger_run_id not in runs:
+                    runs.append(trigger_run_id)
+
+    def _get_trigger_run_ids_for_source(self, source_id: str) -> list[str]:
+        with self._lock:
+            return list(self._run_sources.get(source_id, []))
+
     def _store_event(self, event: EventRecord) -> None:
         with self._lock:
             self._events[event.event_id] = event
@@ -139,6 +151,11 @@ class MemTrigger(BaseTrigger):
             if max_runs > 0:
                 runs = runs[-max_runs:]
             self._runs = {r.trigger_run_id: r for r in runs}
+            self._run_sources = {
+                source: kept
+                for source, run_ids in self._run_sources.items()
+                if (kept := [r for r in run_ids if r in self._runs])
+            }
 
     def purge(self) -> None:
         with self._lock:
@@ -150,5 +167,6 @@ class MemTrigger(BaseTrigger):
                 self._cron_last_run,
                 self._runs,
                 self._events,
+                self._run_sources,
             ):
                 store.clear()

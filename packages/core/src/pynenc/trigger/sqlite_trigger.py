@@ -26,6 +26,7 @@ _TABLES = (
     "pynenc_trg_cron_last_run",
     "pynenc_trg_runs",
     "pynenc_trg_events",
+    "pynenc_trg_run_sources",
 )
 
 
@@ -202,6 +203,23 @@ class SQLiteTrigger(BaseTrigger):
             trigger_run_id, trigger_id, from_micros(claimed_at), tuple(json.loads(invocation_ids))
         )
 
+    def _add_trigger_run_sources(self, trigger_run_id: str, source_ids: Sequence[str]) -> None:
+        self.db.execute_many(
+            "INSERT OR IGNORE INTO pynenc_trg_run_sources (app_id, source_id, run_id) "
+            "VALUES (?, ?, ?)",
+            [(self._app_id, source_id, trigger_run_id) for source_id in source_ids],
+        )
+
+    def _get_trigger_run_ids_for_source(self, source_id: str) -> list[str]:
+        return [
+            str(row[0])
+            for row in self.db.query(
+                "SELECT run_id FROM pynenc_trg_run_sources WHERE app_id = ? AND source_id = ? "
+                "ORDER BY seq",
+                (self._app_id, source_id),
+            )
+        ]
+
     # ---- events
 
     def _store_event(self, event: EventRecord) -> None:
@@ -245,6 +263,11 @@ class SQLiteTrigger(BaseTrigger):
                         f"FROM {table} WHERE app_id = ? ORDER BY {stamp} DESC LIMIT ?)",
                         (app_id, app_id, keep),
                     )
+            conn.execute(
+                "DELETE FROM pynenc_trg_run_sources WHERE app_id = ? AND run_id NOT IN "
+                "(SELECT run_id FROM pynenc_trg_runs WHERE app_id = ?)",
+                (app_id, app_id),
+            )
 
     def purge(self) -> None:
         self.db.delete_app_rows(_TABLES, self._app_id)

@@ -28,7 +28,7 @@ from pynenc.exceptions import BackendAccessError, BackendError, BackendSchemaErr
 
 logger = logging.getLogger("pynenc.sqlite")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever a table or index changes incompatibly; stored in ``pynenc_meta``."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -105,6 +105,7 @@ SCHEMA: tuple[str, ...] = (
         queue TEXT NOT NULL,
         priority INTEGER NOT NULL,
         not_before REAL NOT NULL,
+        leased INTEGER NOT NULL DEFAULT 0,
         invocation_id TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS pynenc_broker_order"
     " ON pynenc_broker_messages (app_id, priority DESC, seq)",
@@ -228,6 +229,15 @@ SCHEMA: tuple[str, ...] = (
         PRIMARY KEY (app_id, event_id))""",
     "CREATE INDEX IF NOT EXISTS pynenc_trg_events_emitted"
     " ON pynenc_trg_events (app_id, emitted_at)",
+    """CREATE TABLE IF NOT EXISTS pynenc_trg_run_sources (
+        seq INTEGER PRIMARY KEY,
+        app_id TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        run_id TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pynenc_trg_run_sources_key"
+    " ON pynenc_trg_run_sources (app_id, source_id, run_id)",
+    "CREATE INDEX IF NOT EXISTS pynenc_trg_run_sources_run"
+    " ON pynenc_trg_run_sources (app_id, run_id)",
     # --- client data store
     """CREATE TABLE IF NOT EXISTS pynenc_cds_values (
         app_id TEXT NOT NULL,

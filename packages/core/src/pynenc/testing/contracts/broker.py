@@ -137,6 +137,32 @@ class BrokerContract(ConformanceTests):
         drain(clocked_app.broker)
         assert clocked_app.broker.count_invocations() == 1
 
+    def test_an_unacknowledged_message_is_delivered_again_after_its_lease(
+        self, harness: ConformanceHarness, fake_clock: FakeClock
+    ) -> None:
+        harness.require("cross_process")
+        app = harness.new_app(clock=fake_clock, broker_lease_seconds=30)
+        (invocation_id,) = _ids(1)
+        app.broker.route_invocation(invocation_id)
+        assert drain(app.broker) == [invocation_id]
+        fake_clock.advance(29)
+        assert drain(app.broker) == [], "a leased message is not delivered to another runner"
+        fake_clock.advance(2)
+        assert drain(app.broker) == [invocation_id], (
+            "a message whose runner died before acknowledging it must be delivered again"
+        )
+
+    def test_an_acknowledged_message_is_never_delivered_again(
+        self, harness: ConformanceHarness, fake_clock: FakeClock
+    ) -> None:
+        app = harness.new_app(clock=fake_clock, broker_lease_seconds=30)
+        (invocation_id,) = _ids(1)
+        app.broker.route_invocation(invocation_id)
+        app.broker.ack_invocations(drain(app.broker))
+        fake_clock.advance(3600)
+        assert drain(app.broker) == []
+        assert app.broker.count_invocations() == 0
+
     def test_blocking_retrieval_returns_as_soon_as_an_invocation_is_routed(
         self, app: Pynenc
     ) -> None:

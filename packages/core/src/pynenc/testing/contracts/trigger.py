@@ -1,16 +1,34 @@
 """The trigger contract: storage of conditions, trigger definitions and satisfied conditions, the
 cron last-run compare-and-set and the trigger-run claim (each fires exactly once across any
-number of racing runners), and event and run records purged by age and by count."""
+number of racing runners), event and run records purged by age and by count; then the trigger
+behaviour built on them (cron, events, status, result and exception conditions, AND/OR), driven
+by :class:`pynenc.trigger.trigger_service.TriggerLoop` passes on the backend under test."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
+
+import pytest
 
 from pynenc.app import Pynenc
-from pynenc.testing.harness import ConformanceHarness, ConformanceTests, race
+from pynenc.exceptions import InvalidEventError
+from pynenc.identifiers.invocation_id import InvocationId
+from pynenc.invocation.base_invocation import BaseInvocation
+from pynenc.invocation.status import InvocationStatus
+from pynenc.testing import trigger_tasks
+from pynenc.testing.harness import (
+    RUNNER_CONFIG,
+    WAIT_SECONDS,
+    ConformanceHarness,
+    ConformanceTests,
+    race,
+    wait_until,
+)
 from pynenc.trigger.base_trigger import EventRecord
+from pynenc.trigger.trigger_service import TriggerLoop
 from pynenc.util.clock import FakeClock
 
 RACERS = 16
@@ -33,7 +51,238 @@ def _claim_run(app: Pynenc, run: str, trigger_id: str, _: int) -> bool:
     return app.trigger.claim_trigger_run(run, trigger_id)
 
 
-class TriggerContract(ConformanceTests):
+# ---------------------------------------------------------------------------------- behaviour
+
+
+def _loop_pass(app: Pynenc, _: int = 0) -> list[InvocationId]:
+    return TriggerLoop(app).run_pass().fired
+
+
+class TriggerBehaviourScenarios:
+    """Triggers evaluated on the backend under test: each condition kind fires its task once.
+    A mixin of :class:`TriggerContract` (it needs the fixtures of ``ConformanceTests``)."""
+
+    @pytest.fixture
+    def trigger_app(self, harness: ConformanceHarness, fake_clock: FakeClock) -> Pynenc:
+        """A clocked app whose triggers (of :mod:`pynenc.testing.trigger_tasks`) are stored."""
+        app = harness.new_app(clock=fake_clock, **trigger_tasks.TRIGGER_CONFIG)
+        app.trigger.register_task_triggers()
+        return app
+
+    def _finish(
+        self, harness: ConformanceHarness, app: Pynenc, invocation: BaseInvocation[Any, Any]
+    ) -> None:
+        """Take the invocation through PENDING and RUNNING to its outcome, as a runner does."""
+        ctx = harness.runner_context()
+        orchestrator = app.orchestrator
+        orchestrator.set_invocation_status(invocation.invocation_id, InvocationStatus.PENDING, ctx)
+        orchestrator.set_invocation_run(invocation.invocation_id, ctx)
+        try:
+            result = invocation.task.run_function(invocation.call.arguments)
+        except Exception as exc:  # noqa: BLE001 - the task's failure is its outcome
+            orchestrator.set_invocation_exception(invocation.invocation_id, exc, ctx)
+        else:
+            orchestrator.set_invocation_result(invocation.invocation_id, result, ctx)
+
+    # ------------------------------------------------------------------ declaration
+
+    def test_registering_stores_every_condition_and_trigger(self, trigger_app: Pynenc) -> None:
+        definitions = trigger_app.trigger.definitions()
+        stored = trigger_app.trigger._get_all_conditions()
+        assert definitions, "the trigger tasks module declares triggers"
+        for definition in definitions.values():
+            assert trigger_app.trigger._get_trigger(definition.trigger_id) is not None
+            for condition_id in definition.condition_ids:
+                assert condition_id in stored, "every condition of a trigger is stored"
+                assert definition.trigger_id in trigger_app.trigger._get_trigger_ids_for_condition(
+                    condition_id
+                )
+
+    # ------------------------------------------------------------------ events
+
+    def test_an_event_fires_its_triggered_task_once(self, trigger_app: Pynenc) -> None:
+        event_id = trigger_app.trigger.emit_event("conformance.order", {"order": 7, "kind": "paid"})
+        fired = _loop_pass(trigger_app) + _loop_pass(trigger_app)
+        assert len(fired) == 1, "one event fires its triggered task exactly once"
+        [invocation] = trigger_app.state_backend.get_invocations(fired)
+        assert invocation.task.task_id == trigger_tasks.on_paid_order.task_id
+        assert invocation.call.arguments == {"order": 7, "kind": "paid"}
+        assert trigger_app.trigger.get_invocations_for_event(event_id) == fired
+
+    def test_an_event_is_stored_with_its_payload(self, trigger_app: Pynenc) -> None:
+        event_id = trigger_app.trigger.emit_event("conformance.unwatched", {"n": 1})
+        event = trigger_app.trigger.get_event(event_id)
+        assert event is not None and event.event_code == "conformance.unwatched"
+        assert trigger_app.trigger.get_event_payload(event_id) == {"n": 1}
+        assert _loop_pass(trigger_app) == [], "an event nobody listens to fires nothing"
+
+    def test_an_event_payload_filter_selects_the_events(self, trigger_app: Pynenc) -> None:
+        trigger_app.trigger.emit_event("conformance.order", {"order": 1, "kind": "refunded"})
+        assert _loop_pass(trigger_app) == [], "a payload the filter rejects fires nothing"
+
+    def test_an_event_fires_once_however_many_loops_race_on_it(
+        self, harness: ConformanceHarness, trigger_app: Pynenc
+    ) -> None:
+        harness.require("concurrent_access")
+        trigger_app.trigger.emit_event("conformance.order", {"order": 2, "kind": "paid"})
+        fired = [i for ids in race(RACERS // 2, partial(_loop_pass, trigger_app)) for i in ids]
+        assert len(fired) == 1, (
+            f"exactly one runner may fire an event's trigger: {len(fired)} invocations from "
+            f"{RACERS // 2} racing trigger loops (the trigger-run claim must be atomic)"
+        )
+
+    def test_a_payload_the_serializer_cannot_store_is_refused(self, trigger_app: Pynenc) -> None:
+        with pytest.raises(InvalidEventError, match="cannot be serialized"):
+            trigger_app.trigger.emit_event("conformance.order", {"lock": object()})
+        with pytest.raises(InvalidEventError, match="dict with string keys"):
+            trigger_app.trigger.emit_event("conformance.order", ["not", "a", "mapping"])  # type: ignore[arg-type]
+        assert _loop_pass(trigger_app) == []
+
+    # ------------------------------------------------------------------ cron
+
+    def test_a_cron_trigger_does_not_fire_for_a_tick_before_it_was_registered(
+        self, trigger_app: Pynenc
+    ) -> None:
+        assert _loop_pass(trigger_app) == []
+
+    def test_a_cron_tick_fires_its_task_once(
+        self, trigger_app: Pynenc, fake_clock: FakeClock
+    ) -> None:
+        fake_clock.advance(60)
+        fired = _loop_pass(trigger_app) + _loop_pass(trigger_app)
+        assert len(fired) == 1, "one cron tick fires its task exactly once"
+        [invocation] = trigger_app.state_backend.get_invocations(fired)
+        assert invocation.call.arguments == {"tick": fake_clock.now().replace(second=0)}
+
+    def test_a_cron_tick_fires_once_however_many_loops_race_on_it(
+        self, harness: ConformanceHarness, trigger_app: Pynenc, fake_clock: FakeClock
+    ) -> None:
+        harness.require("concurrent_access")
+        for _ in range(RACE_ROUNDS):
+            fake_clock.advance(60)
+            fired = [i for ids in race(RACERS // 2, partial(_loop_pass, trigger_app)) for i in ids]
+            assert len(fired) == 1, (
+                f"exactly one runner may fire a cron tick: {len(fired)} invocations from "
+                f"{RACERS // 2} racing trigger loops (compare-and-set on the tick time)"
+            )
+
+    def test_ticks_missed_while_nobody_evaluated_fire_once_late(
+        self, trigger_app: Pynenc, fake_clock: FakeClock
+    ) -> None:
+        fake_clock.advance(10 * 60 + 30)
+        fired = _loop_pass(trigger_app)
+        assert len(fired) == 1, "ten missed ticks coalesce into one late firing, never a burst"
+        [invocation] = trigger_app.state_backend.get_invocations(fired)
+        assert invocation.call.arguments["tick"] == fake_clock.now().replace(second=0)
+
+    # ------------------------------------------------------------------ other tasks
+
+    def test_a_status_condition_fires_when_a_matching_call_reaches_the_status(
+        self, harness: ConformanceHarness, trigger_app: Pynenc
+    ) -> None:
+        watched = harness.register(trigger_app, trigger_tasks.source, 7)
+        ignored = harness.register(trigger_app, trigger_tasks.source, 8)
+        self._finish(harness, trigger_app, watched)
+        self._finish(harness, trigger_app, ignored)
+        fired = _loop_pass(trigger_app)
+        invocations = trigger_app.state_backend.get_invocations(fired)
+        running = [
+            i for i in invocations if i.task.task_id == trigger_tasks.on_source_running.task_id
+        ]
+        assert [i.call.arguments for i in running] == [{"seen": "RUNNING:7"}], (
+            "the status trigger fires once, for the call its argument filter selects"
+        )
+        assert [
+            r.trigger_id
+            for r in trigger_app.trigger.get_trigger_runs_for_source(watched.invocation_id)
+        ], "the run is linked to the source invocation"
+
+    def test_a_result_condition_fires_only_for_results_its_filter_accepts(
+        self, harness: ConformanceHarness, trigger_app: Pynenc
+    ) -> None:
+        for value in (3, 12):
+            self._finish(
+                harness, trigger_app, harness.register(trigger_app, trigger_tasks.source, value)
+            )
+        fired = trigger_app.state_backend.get_invocations(_loop_pass(trigger_app))
+        big = [i for i in fired if i.task.task_id == trigger_tasks.on_big_result.task_id]
+        assert [i.call.arguments for i in big] == [{"result": 120}]
+
+    def test_an_exception_condition_fires_for_its_exception_type_only(
+        self, harness: ConformanceHarness, trigger_app: Pynenc
+    ) -> None:
+        for kind in ("other", "watched"):
+            self._finish(
+                harness,
+                trigger_app,
+                harness.register(trigger_app, trigger_tasks.source_fails, kind),
+            )
+        fired = trigger_app.state_backend.get_invocations(_loop_pass(trigger_app))
+        assert [i.call.arguments for i in fired] == [{"msg": "watched"}]
+
+    def test_an_and_trigger_waits_for_every_condition_then_fires_once(
+        self, harness: ConformanceHarness, trigger_app: Pynenc
+    ) -> None:
+        self._finish(harness, trigger_app, harness.task(trigger_tasks.and_source_a, trigger_app)())
+        assert _loop_pass(trigger_app) == [], "an AND trigger waits for all its conditions"
+        self._finish(harness, trigger_app, harness.task(trigger_tasks.and_source_b, trigger_app)())
+        fired = _loop_pass(trigger_app) + _loop_pass(trigger_app)
+        [invocation] = trigger_app.state_backend.get_invocations(fired)
+        assert invocation.call.arguments == {"parts": ["a", "b"]}
+        self._finish(harness, trigger_app, harness.task(trigger_tasks.and_source_b, trigger_app)())
+        assert _loop_pass(trigger_app) == [], "after firing, an AND trigger starts over"
+
+    def test_unwatched_tasks_record_no_condition(
+        self, harness: ConformanceHarness, trigger_app: Pynenc
+    ) -> None:
+        from pynenc.testing import tasks
+
+        self._finish(harness, trigger_app, harness.register(trigger_app, tasks.add, 1, 2))
+        assert trigger_app.trigger._get_valid_conditions(10) == []
+
+    # ------------------------------------------------------------------ records
+
+    def test_purging_old_runs_drops_their_source_links(
+        self, harness: ConformanceHarness, fake_clock: FakeClock
+    ) -> None:
+        app = harness.new_app(
+            clock=fake_clock,
+            trigger_run_retention_hours=1.0,
+            event_retention_hours=1.0,
+            **trigger_tasks.TRIGGER_CONFIG,
+        )
+        app.trigger.register_task_triggers()
+        event_id = app.trigger.emit_event("conformance.order", {"order": 3, "kind": "paid"})
+        assert len(_loop_pass(app)) == 1
+        fake_clock.advance(2 * 3600)
+        app.trigger.purge_old_records()
+        assert app.trigger.get_event(event_id) is None
+        assert app.trigger.get_trigger_runs_for_source(event_id) == []
+
+    # ------------------------------------------------------------------ with a runner
+
+    def test_a_runner_fires_an_emitted_event_through_its_atomic_service_slot(
+        self, harness: ConformanceHarness
+    ) -> None:
+        app = harness.new_app(
+            atomic_service_interval_minutes=0.05,
+            atomic_service_check_interval_minutes=0.002,
+            atomic_service_spread_margin_minutes=0.0,
+            trigger_loop_interval_seconds=0.05,
+            **RUNNER_CONFIG,
+            **trigger_tasks.TRIGGER_CONFIG,
+        )
+        harness.start_runner(app)
+        event_id = app.trigger.emit_event("conformance.order", {"order": 9, "kind": "paid"})
+        wait_until(
+            lambda: app.trigger.get_invocations_for_event(event_id),
+            "the runner's trigger loop must fire the event's task",
+        )
+        [invocation_id] = app.trigger.get_invocations_for_event(event_id)
+        assert app.state_backend.get_invocation(invocation_id).wait(WAIT_SECONDS) == 9
+
+
+class TriggerContract(ConformanceTests, TriggerBehaviourScenarios):
     """What ``trigger_cls`` stores and the atomic claims it performs."""
 
     contract = "trigger"

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from pynenc.conf.config_orchestrator import ConfigOrchestrator
 from pynenc.exceptions import (
@@ -31,6 +31,7 @@ from pynenc.invocation.status import (
     transition_rule,
 )
 from pynenc.orchestrator.atomic_service import ActiveRunnerInfo, AtomicServiceExecution
+from pynenc.state_backend.base_state_backend import InvocationHistory
 from pynenc.util.cache import LRUCache, TTLCache
 from pynenc.util.waiting import AdaptiveBackoff
 from pynenc.workflow.tracking import record_workflow_membership
@@ -39,8 +40,16 @@ if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.broker.base_broker import BrokerMessage
     from pynenc.call import Call
-    from pynenc.invocation.dist_invocation import DistributedInvocation
+    from pynenc.invocation.dist_invocation import DistributedInvocation, InvocationDTO
+    from pynenc.models.call_dto import CallDTO
     from pynenc.runner.runner_context import RunnerContext
+
+
+def _history(
+    invocation_id: InvocationId, record: InvocationStatusRecord, ctx: RunnerContext
+) -> InvocationHistory:
+    return InvocationHistory(invocation_id, record, ctx.runner_id, None, record.timestamp)
+
 
 _MAX_ANCESTORS = 256
 """How far up the parent chain cycle control looks."""
@@ -221,6 +230,79 @@ class BaseOrchestrator(ABC):
     def purge(self) -> None:
         """Delete everything this orchestrator stores for the app."""
 
+    # ------------------------------------------------------------------ composite steps
+    # Each of these writes to several components. The defaults call every component's
+    # primitive in turn; a backend whose components share one store (SQLite file, Redis
+    # server) overrides them to do the same writes in one transaction or one script.
+
+    def _cas_status_and_history(
+        self,
+        invocation_id: InvocationId,
+        rule: TransitionRule,
+        record: InvocationStatusRecord,
+        history: InvocationHistory,
+    ) -> CasResult:
+        """:meth:`_cas_status`, and the history entry when it applies."""
+        result = self._cas_status(invocation_id, rule, record)
+        if result.applied:
+            self.app.state_backend._add_histories([history])
+        return result
+
+    def _claim_many(
+        self,
+        invocation_ids: Sequence[InvocationId],
+        record: InvocationStatusRecord,
+        histories: dict[InvocationId, InvocationHistory],
+    ) -> dict[InvocationId, CasResult]:
+        """Claims (moves to PENDING) of several invocations, each on its own terms."""
+        rule = transition_rule(record.status)
+        return {
+            i: self._cas_status_and_history(i, rule, record, histories[i]) for i in invocation_ids
+        }
+
+    def _finalize(
+        self,
+        invocation_id: InvocationId,
+        rule: TransitionRule,
+        record: InvocationStatusRecord,
+        history: InvocationHistory,
+        serialized_result: str | None,
+        serialized_exception: str | None,
+    ) -> CasResult:
+        """A final move: status and history, then the result or exception, then the wake-up
+        of waiters (which must find the result stored)."""
+        result = self._cas_status_and_history(invocation_id, rule, record, history)
+        if result.applied:
+            backend = self.app.state_backend
+            if serialized_result is not None:
+                backend._set_result(invocation_id, serialized_result)
+            if serialized_exception is not None:
+                backend._set_exception(invocation_id, serialized_exception)
+            self._notify_final([invocation_id])
+        return result
+
+    def _register_batch(
+        self,
+        entries: Sequence[OrchestratorEntry],
+        record: InvocationStatusRecord,
+        dto_pairs: Sequence[tuple[InvocationDTO, CallDTO]],
+        histories: Sequence[InvocationHistory],
+        messages: Sequence[BrokerMessage],
+    ) -> dict[InvocationId, InvocationId]:
+        """Store the invocations, register them, record their history and queue them, in that
+        order (an invocation is stored before any runner can claim it). Returns the entries
+        that reuse an equivalent REGISTERED invocation (see :meth:`_register_invocations`);
+        those get no history and no message."""
+        self.app.state_backend._upsert_invocations(dto_pairs)
+        reused = self._register_invocations(entries, record)
+        kept = [h for h in histories if h.invocation_id not in reused]
+        if kept:
+            self.app.state_backend._add_histories(kept)
+        queued = [m for m in messages if m.invocation_id not in reused]
+        if queued:
+            self.app.broker._route(queued)
+        return reused
+
     # ------------------------------------------------------------------ waiting
 
     def wait_for_final(
@@ -333,26 +415,26 @@ class BaseOrchestrator(ABC):
         reused = self._find_registered_equivalents(entries.values())
         fresh = [inv for inv in invocations if inv.invocation_id not in reused]
         if fresh:
-            app.state_backend.upsert_invocations(fresh)
             record = InvocationStatusRecord(InvocationStatus.REGISTERED, ctx.runner_id, now)
-            raced = self._register_invocations([entries[i.invocation_id] for i in fresh], record)
+            app.state_backend.store_runner_context(ctx)
+            fresh_entries = [entries[i.invocation_id] for i in fresh]
+            raced = self._register_batch(
+                fresh_entries,
+                record,
+                [inv.to_dto_pair() for inv in fresh],
+                [
+                    InvocationHistory(
+                        inv.invocation_id, record, ctx.runner_id, inv.parent_invocation_id, now
+                    )
+                    for inv in fresh
+                ],
+                [BrokerMessage(e.invocation_id, e.queue, e.priority) for e in fresh_entries],
+            )
             reused.update(raced)
             registered = [inv for inv in fresh if inv.invocation_id not in raced]
             if registered:
-                app.state_backend.add_histories_by_id(
-                    [inv.invocation_id for inv in registered],
-                    record,
-                    ctx,
-                    registered[0].parent_invocation_id,
-                )
                 record_workflow_membership(app, registered)
                 app.trigger.report_registered(registered)
-                app.broker.route_invocations(
-                    [
-                        BrokerMessage(e.invocation_id, e.queue, e.priority)
-                        for e in (entries[i.invocation_id] for i in registered)
-                    ]
-                )
         if not reused:
             return list(invocations)
         return self._with_reused(invocations, reused)
@@ -434,8 +516,18 @@ class BaseOrchestrator(ABC):
         ctx = runner_ctx or self.app.current_runner_context()
         record = InvocationStatusRecord(status, ctx.runner_id, self.app.clock.now())
         result = self._change_status(invocation_id, record, ctx)
-        if result.applied:
-            return record
+        if not result.applied:
+            self._raise_refusal(invocation_id, result, status, ctx)
+        return record
+
+    def _raise_refusal(
+        self,
+        invocation_id: InvocationId,
+        result: CasResult,
+        status: InvocationStatus,
+        ctx: RunnerContext,
+    ) -> NoReturn:
+        """The specific error for a compare-and-set that did not apply."""
         if result.previous is None:
             raise InvocationStatusNotFoundError(invocation_id)
         if result.conflict is not None:
@@ -452,13 +544,21 @@ class BaseOrchestrator(ABC):
     def _change_status(
         self, invocation_id: InvocationId, record: InvocationStatusRecord, ctx: RunnerContext
     ) -> CasResult:
-        """The compare-and-set, then (when applied) the cache and the history entry."""
-        result = self._cas_status(invocation_id, transition_rule(record.status), record)
+        """The compare-and-set with its history entry, then (when applied) the cache."""
+        self.app.state_backend.store_runner_context(ctx)
+        result = self._cas_status_and_history(
+            invocation_id,
+            transition_rule(record.status),
+            record,
+            _history(invocation_id, record, ctx),
+        )
         if result.applied:
-            self._status_cache.set(invocation_id, record)
-            self.app.state_backend.add_history(invocation_id, record, ctx)
-            self.app.trigger.report_status(invocation_id, record.status)
+            self._after_change(invocation_id, record)
         return result
+
+    def _after_change(self, invocation_id: InvocationId, record: InvocationStatusRecord) -> None:
+        self._status_cache.set(invocation_id, record)
+        self.app.trigger.report_status(invocation_id, record.status)
 
     def try_set_invocation_status(
         self,
@@ -479,13 +579,19 @@ class BaseOrchestrator(ABC):
         """Move each delivered invocation to PENDING owned by ``runner_ctx``; skip the ones
         another runner won or that are no longer runnable (stale or duplicate messages), and
         hold back the ones running concurrency control refuses."""
+        ids = list(dict.fromkeys(invocation_ids))
+        if not ids:
+            return []
+        record = InvocationStatusRecord(
+            InvocationStatus.PENDING, runner_ctx.runner_id, self.app.clock.now()
+        )
+        self.app.state_backend.store_runner_context(runner_ctx)
+        results = self._claim_many(ids, record, {i: _history(i, record, runner_ctx) for i in ids})
         claimed: list[InvocationId] = []
-        for invocation_id in invocation_ids:
-            record = InvocationStatusRecord(
-                InvocationStatus.PENDING, runner_ctx.runner_id, self.app.clock.now()
-            )
-            result = self._change_status(invocation_id, record, runner_ctx)
+        for invocation_id in ids:
+            result = results[invocation_id]
             if result.applied:
+                self._after_change(invocation_id, record)
                 claimed.append(invocation_id)
             elif result.conflict is not None and result.previous is not None:
                 self._hold_back(invocation_id, result.previous.status, runner_ctx)
@@ -575,29 +681,49 @@ class BaseOrchestrator(ABC):
         """Serialize, move to SUCCESS, store the result, wake waiters. In that order: a result
         that cannot be serialized fails before the status changes, and a late write by a runner
         that lost ownership is refused before anything is stored."""
-        backend = self.app.state_backend
         serialized = self.app.serializer.serialize(result)
-        self.set_invocation_status(invocation_id, InvocationStatus.SUCCESS, runner_ctx)
-        backend.set_serialized_result(invocation_id, serialized)
-        self._notify_final([invocation_id])
+        self._finish(
+            invocation_id, InvocationStatus.SUCCESS, runner_ctx, serialized_result=serialized
+        )
         self.app.trigger.report_result(invocation_id, result)
 
     def set_invocation_exception(
         self, invocation_id: InvocationId, exception: BaseException, runner_ctx: RunnerContext
     ) -> None:
-        backend = self.app.state_backend
-        serialized = backend.serialize_exception(exception)
-        self.set_invocation_status(invocation_id, InvocationStatus.FAILED, runner_ctx)
-        backend.set_serialized_exception(invocation_id, serialized)
-        self._notify_final([invocation_id])
+        serialized = self.app.state_backend.serialize_exception(exception)
+        self._finish(
+            invocation_id, InvocationStatus.FAILED, runner_ctx, serialized_exception=serialized
+        )
         self.app.trigger.report_exception(invocation_id, exception)
 
     def finalize_without_result(
         self, invocation_id: InvocationId, status: InvocationStatus, runner_ctx: RunnerContext
     ) -> None:
         """Move to a final status that carries no result (CONCURRENCY_CONTROLLED_FINAL)."""
-        self.set_invocation_status(invocation_id, status, runner_ctx)
-        self._notify_final([invocation_id])
+        self._finish(invocation_id, status, runner_ctx)
+
+    def _finish(
+        self,
+        invocation_id: InvocationId,
+        status: InvocationStatus,
+        runner_ctx: RunnerContext,
+        serialized_result: str | None = None,
+        serialized_exception: str | None = None,
+    ) -> None:
+        """A final move with its history, result or exception, and the waiters' wake-up."""
+        record = InvocationStatusRecord(status, runner_ctx.runner_id, self.app.clock.now())
+        self.app.state_backend.store_runner_context(runner_ctx)
+        result = self._finalize(
+            invocation_id,
+            transition_rule(status),
+            record,
+            _history(invocation_id, record, runner_ctx),
+            serialized_result,
+            serialized_exception,
+        )
+        if not result.applied:
+            self._raise_refusal(invocation_id, result, status, runner_ctx)
+        self._after_change(invocation_id, record)
 
     def set_invocation_retry(
         self,

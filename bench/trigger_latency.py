@@ -8,8 +8,10 @@ Starts N runner processes (``pynenc --app trigger_latency_tasks:app runner start
 file of its own, waits ``--warmup`` seconds, then for ``--duration`` seconds emits an event
 every 1-3 s (random) while a cron trigger ticks every 5 s. Latency is the time from the
 event's emission (or the tick) to the triggered invocation's registration (``fired``) and to its
-start on a runner (``running``), read from the invocation history. Events still unfired when the
-measurement ends wait up to one more atomic-service cycle; any left after that count as missed.
+start on a runner (``running``), read from the invocation history; a cron tick that fell while
+no runner held the atomic-service slot is measured to the late firing it was coalesced into
+(``missed`` counts those ticks for cron). Events still unfired when the measurement ends wait up
+to one more atomic-service cycle; any left after that count as missed.
 Progress goes to stderr, the table to stdout, ``--json FILE`` writes every sample.
 """
 
@@ -183,8 +185,9 @@ def _event_samples(app: Any, sent: dict[str, datetime]) -> Samples:
 
 
 def _cron_samples(app: Any, task: Any, start: datetime, end: datetime) -> Samples:
-    """Every tick in [start, end) is expected; a tick coalesced into a later one is missed,
-    and the fired one is measured from its own tick time."""
+    """For every tick in [start, end): the time until an invocation covering it was
+    registered (started), i.e. the firing of that tick or of the later tick it was coalesced
+    into; ``missed`` counts the ticks coalesced into a later one."""
     from croniter import croniter
 
     from pynenc.orchestrator.base_orchestrator import InvocationQuery
@@ -192,22 +195,22 @@ def _cron_samples(app: Any, task: Any, start: datetime, end: datetime) -> Sample
     ids = list(
         app.orchestrator.iter_invocations(InvocationQuery(task_ids=frozenset({task.task_id.key})))
     )
-    fired: dict[datetime, str] = {}
+    fired: list[tuple[datetime, datetime | None, datetime | None]] = []
     for invocation in app.state_backend.get_invocations(ids):
-        fired[datetime.fromisoformat(invocation.call.arguments["tick"])] = invocation.invocation_id
+        tick = datetime.fromisoformat(invocation.call.arguments["tick"])
+        fired.append((tick, *_timestamps(app, invocation.invocation_id)))
+    fired.sort(key=lambda item: item[0])
     samples = Samples()
     ticks = croniter("* * * * * */5", start)
     tick: datetime = ticks.get_next(datetime)
     while tick < end:
-        invocation_id = fired.get(tick)
-        if invocation_id is None:
-            samples.missed += 1
-        else:
-            registered, running = _timestamps(app, invocation_id)
-            if registered:
-                samples.fired.append((registered - tick).total_seconds())
-            if running:
-                samples.running.append((running - tick).total_seconds())
+        covering = next((item for item in fired if item[0] >= tick), None)
+        if covering is not None:
+            samples.missed += covering[0] != tick
+            if covering[1]:
+                samples.fired.append((covering[1] - tick).total_seconds())
+            if covering[2]:
+                samples.running.append((covering[2] - tick).total_seconds())
         tick = ticks.get_next(datetime)
     return samples
 

@@ -46,7 +46,7 @@ class SQLiteBroker(BaseBroker):
             "invocation_id) VALUES (?, ?, ?, ?, ?)",
             [(app_id, m.queue, m.priority, m.not_before or 0.0, m.invocation_id) for m in messages],
         )
-        self.db.work_routed.notify()
+        self.db.notify(self.db.work_routed)
 
     def _retrieve(
         self, max_count: int, queues: Sequence[str] | None, timeout: float

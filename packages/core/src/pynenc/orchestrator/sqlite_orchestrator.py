@@ -46,6 +46,10 @@ from pynenc.util.waiting import AdaptiveBackoff
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+    from pynenc.broker.base_broker import BrokerMessage
+    from pynenc.invocation.dist_invocation import InvocationDTO
+    from pynenc.models.call_dto import CallDTO
+    from pynenc.state_backend.base_state_backend import InvocationHistory
 
 _TABLES = (
     "pynenc_orch_invocations",
@@ -162,6 +166,67 @@ class SQLiteOrchestrator(BaseOrchestrator):
             )
         return CasResult(True, previous)
 
+    # ------------------------------------------------------------------ composite steps
+
+    def _shares_database(self) -> bool:
+        """Whether the state backend writes to this same database file: then each composite
+        step runs as one transaction (one commit instead of one per component)."""
+        return getattr(self.app.state_backend, "db", None) is self.db
+
+    def _cas_status_and_history(
+        self,
+        invocation_id: InvocationId,
+        rule: TransitionRule,
+        record: InvocationStatusRecord,
+        history: InvocationHistory,
+    ) -> CasResult:
+        if not self._shares_database():
+            return super()._cas_status_and_history(invocation_id, rule, record, history)
+        with self.db.transaction():
+            return super()._cas_status_and_history(invocation_id, rule, record, history)
+
+    def _claim_many(
+        self,
+        invocation_ids: Sequence[InvocationId],
+        record: InvocationStatusRecord,
+        histories: dict[InvocationId, InvocationHistory],
+    ) -> dict[InvocationId, CasResult]:
+        if not self._shares_database():
+            return super()._claim_many(invocation_ids, record, histories)
+        with self.db.transaction():
+            return super()._claim_many(invocation_ids, record, histories)
+
+    def _finalize(
+        self,
+        invocation_id: InvocationId,
+        rule: TransitionRule,
+        record: InvocationStatusRecord,
+        history: InvocationHistory,
+        serialized_result: str | None,
+        serialized_exception: str | None,
+    ) -> CasResult:
+        if not self._shares_database():
+            return super()._finalize(
+                invocation_id, rule, record, history, serialized_result, serialized_exception
+            )
+        with self.db.transaction():
+            return super()._finalize(
+                invocation_id, rule, record, history, serialized_result, serialized_exception
+            )
+
+    def _register_batch(
+        self,
+        entries: Sequence[OrchestratorEntry],
+        record: InvocationStatusRecord,
+        dto_pairs: Sequence[tuple[InvocationDTO, CallDTO]],
+        histories: Sequence[InvocationHistory],
+        messages: Sequence[BrokerMessage],
+    ) -> dict[InvocationId, InvocationId]:
+        if not self._shares_database():
+            return super()._register_batch(entries, record, dto_pairs, histories, messages)
+        with self.db.transaction():
+            return super()._register_batch(entries, record, dto_pairs, histories, messages)
+
     def _get_status_records(
         self, invocation_ids: Sequence[InvocationId]
     ) -> dict[InvocationId, InvocationStatusRecord]:
@@ -246,7 +311,7 @@ class SQLiteOrchestrator(BaseOrchestrator):
     # ------------------------------------------------------------------ waiting
 
     def _notify_final(self, invocation_ids: Sequence[InvocationId]) -> None:
-        self.db.results_stored.notify()
+        self.db.notify(self.db.results_stored)
 
     def wait_for_final(
         self, invocation_ids: Sequence[InvocationId], timeout: float

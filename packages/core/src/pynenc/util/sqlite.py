@@ -542,14 +542,19 @@ class SQLiteDatabase:
         return rows[0] if rows else None
 
     def execute(self, sql: str, params: Params = ()) -> list[Row]:
-        """One write statement, atomic on its own (rows of a ``RETURNING`` clause)."""
+        """One write statement, atomic on its own (rows of a ``RETURNING`` clause); inside a
+        :meth:`transaction` of this thread it joins that transaction."""
         conn = self.connection()
+        if self._in_transaction():
+            return conn.execute(sql, params).fetchall()
         with self._write_lock:
             return self._retrying(conn, lambda c: c.execute(sql, params).fetchall())
 
     def execute_rowcount(self, sql: str, params: Params = ()) -> int:
         """One write statement; how many rows it changed."""
         conn = self.connection()
+        if self._in_transaction():
+            return conn.execute(sql, params).rowcount
         with self._write_lock:
             return self._retrying(conn, lambda c: c.execute(sql, params).rowcount)
 
@@ -561,14 +566,31 @@ class SQLiteDatabase:
             with self.transaction() as conn:
                 conn.executemany(sql, rows)
 
+    def _in_transaction(self) -> bool:
+        return bool(getattr(self._local, "depth", 0))
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read,
         so a read-validate-write inside it is atomic across threads and processes. Threads of
-        this process queue on a local lock rather than contend inside SQLite."""
+        this process queue on a local lock rather than contend inside SQLite.
+
+        Transactions nest: writes made by other components sharing this database while a
+        transaction of this thread is open join it, so a composite step (a status change with
+        its history, a result with its status) commits once."""
         conn = self.connection()
+        local = self._local
+        if getattr(local, "depth", 0):
+            local.depth += 1
+            try:
+                yield conn
+            finally:
+                local.depth -= 1
+            return
         with self._write_lock:
             self._retrying(conn, _begin_immediate)
+            local.depth = 1
+            local.after_commit = []
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -578,6 +600,19 @@ class SQLiteDatabase:
                 if isinstance(exc, sqlite3.Error):
                     raise self.translate(exc) from exc
                 raise
+            finally:
+                local.depth = 0
+                signals, local.after_commit = local.after_commit, []
+        for signal in signals:
+            signal.notify()
+
+    def notify(self, signal: ChangeSignal) -> None:
+        """Wake this process's waiters on ``signal`` once what was written is committed."""
+        if self._in_transaction():
+            if signal not in self._local.after_commit:
+                self._local.after_commit.append(signal)
+        else:
+            signal.notify()
 
     def data_version(self) -> int:
         """Changes whenever another connection commits: lets pollers skip unchanged reads."""

@@ -123,3 +123,31 @@ def test_an_invalid_recovery_cron_fails_at_runner_start_naming_the_field(
     with pytest.raises(ConfigValueError, match=field):
         runner.run()
     assert not runner.running
+
+
+@pytest.mark.parametrize(
+    ("field", "config"),
+    [
+        (
+            "atomic_service_min_run_margin_seconds",
+            {"atomic_service_interval_minutes": 1.0, "atomic_service_min_run_margin_seconds": 60},
+        ),
+        (
+            "atomic_service_check_interval_minutes",
+            {
+                "atomic_service_interval_minutes": 1.0,
+                "atomic_service_check_interval_minutes": 0.8,
+                "atomic_service_max_start_slot_fraction": 0.5,
+            },
+        ),
+    ],
+)
+def test_timings_without_a_usable_slot_fail_at_runner_start_naming_the_option(
+    clock: FakeClock, field: str, config: dict[str, float]
+) -> None:
+    from pynenc.exceptions import ConfigValueError
+    from pynenc.runner.thread_runner import ThreadRunner
+
+    runner = ThreadRunner(clocked_app(clock, **config))
+    with pytest.raises(ConfigValueError, match=field):
+        runner.run()

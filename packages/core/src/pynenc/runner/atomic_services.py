@@ -34,6 +34,7 @@ from pynenc.orchestrator.recovery import recover_pending_invocations, recover_ru
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+    from pynenc.conf.config_pynenc import ConfigPynenc
     from pynenc.runner.base_runner import BaseRunner
     from pynenc.runner.runner_context import RunnerContext
 
@@ -186,6 +187,32 @@ def default_atomic_services(app: Pynenc) -> list[AtomicGlobalService]:
     ]
 
 
+def validate_atomic_service_timings(conf: ConfigPynenc) -> None:
+    """Refuse timings that leave no usable slot even to a runner alone in the schedule (its
+    window is the whole cycle), naming the option to change."""
+    interval = conf.atomic_service_interval_minutes
+    margin = conf.atomic_service_min_run_margin_seconds
+    if margin >= interval * 60:
+        raise ConfigValueError(
+            "atomic_service_min_run_margin_seconds",
+            margin,
+            str(conf.source_of("atomic_service_min_run_margin_seconds")),
+            f"fewer seconds than the cycle ({interval * 60:g} s)",
+            "no run could ever start: lower it or raise atomic_service_interval_minutes",
+        )
+    fraction = conf.atomic_service_max_start_slot_fraction
+    check = conf.atomic_service_check_interval_minutes
+    if fraction < 1 and check > fraction * interval:
+        raise ConfigValueError(
+            "atomic_service_check_interval_minutes",
+            check,
+            str(conf.source_of("atomic_service_check_interval_minutes")),
+            f"at most atomic_service_max_start_slot_fraction x atomic_service_interval_minutes "
+            f"({fraction * interval:g} min)",
+            "checks this far apart can all fall after the late-start limit of the slot",
+        )
+
+
 class AtomicServiceLoop:
     """A runner's participation in the schedule: the check thread and what it remembers.
 
@@ -195,6 +222,7 @@ class AtomicServiceLoop:
     """
 
     def __init__(self, runner: BaseRunner, services: list[AtomicGlobalService] | None = None):
+        validate_atomic_service_timings(runner.app.conf)
         self.runner = runner
         self.app = runner.app
         self.services: list[AtomicGlobalService] = (

@@ -3,7 +3,12 @@ cron last-run compare-and-set, trigger-run claims and event records.
 
 Condition and trigger semantics live above this contract, so every backend only stores strings
 and performs a few atomic steps (the cron compare-and-set and the trigger-run claim are what make
-one tick or one event fire exactly once across any number of runners).
+one tick or one event fire exactly once across any number of runners). The base class holds the
+policy every backend inherits: registering the triggers of ``trigger_task_modules``, the index of
+watched tasks and event codes that keeps the hot-path hooks free when nothing listens, the hooks
+themselves (``report_status``, ``report_result``, ``report_exception``), ``emit_event``, and
+reading event and run records. The trigger loop that consumes what the hooks record is
+:mod:`pynenc.trigger.trigger_service`.
 """
 
 from __future__ import annotations

@@ -44,9 +44,6 @@ if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.task import Task
 
-TaskRef = "Task[Any, Any] | str"
-"""A task object, or its id as ``module.function``."""
-
 ContextMapper = Callable[[Any], Mapping[str, Any]]
 
 

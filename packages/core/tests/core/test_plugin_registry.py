@@ -86,3 +86,19 @@ def test_plugin_with_an_unknown_hook_fails_fast(registry: PluginRegistry) -> Non
     with pytest.raises(Exception, match="pynenc_not_a_hook"):
         registry.register_plugin(make_plugin(extra_hook=True), "custom")
     assert "custom" not in registry.plugins
+
+
+def test_a_plugin_that_fails_to_import_only_breaks_its_own_components(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.metadata
+
+    broken = importlib.metadata.EntryPoint(
+        name="broken", value="no_such_pynenc_plugin_module", group="pynenc.plugins"
+    )
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
+    with pytest.warns(UserWarning, match="no_such_pynenc_plugin_module"):
+        registry = PluginRegistry()
+    assert registry.resolve("broker", "MemBroker") is MemBroker
+    with pytest.raises(UnknownComponentError, match=r"failed to load.*no_such_pynenc_plugin"):
+        registry.resolve("broker", "BrokenBroker")

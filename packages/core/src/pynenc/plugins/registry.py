@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import threading
+import warnings
 from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
@@ -14,6 +15,11 @@ import pluggy
 from pynenc.exceptions import IncompatiblePluginError, PluginError, UnknownComponentError
 from pynenc.plugins import builtin, hookspecs
 from pynenc.plugins.hookspecs import CONTRACT_VERSION, ENTRY_POINT_GROUP, ComponentSpec, PluginInfo
+
+
+class PluginLoadWarning(UserWarning):
+    """An installed plugin could not be imported; apps that do not use it keep working."""
+
 
 BASE_CLASSES: dict[str, str] = {
     "orchestrator": "pynenc.orchestrator.base_orchestrator:BaseOrchestrator",
@@ -55,6 +61,9 @@ class PluginRegistry:
         self._specs: dict[str, dict[str, ComponentSpec]] = {kind: {} for kind in BASE_CLASSES}
         self._classes: dict[tuple[str, str], type[Any]] = {}
         self.plugins: dict[str, PluginInfo] = {}
+        self.load_errors: dict[str, str] = {}
+        """Plugins whose module failed to import: the apps that do not use them still work;
+        asking for a component nobody registered reports these errors."""
         self.register_plugin(builtin, "core")
         if load_entry_points:
             self._load_entry_points()
@@ -63,11 +72,13 @@ class PluginRegistry:
         for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
                 plugin = entry_point.load()
-            except Exception as exc:
-                raise PluginError(
+            except Exception as exc:  # noqa: BLE001 - reported when its components are asked for
+                self.load_errors[entry_point.name] = (
                     f"Cannot load pynenc plugin '{entry_point.name}' ({entry_point.value}): "
                     f"{exc}. Reinstall its distribution or uninstall it."
-                ) from exc
+                )
+                warnings.warn(self.load_errors[entry_point.name], PluginLoadWarning, stacklevel=2)
+                continue
             self.register_plugin(plugin, entry_point.name)
 
     def register_plugin(self, plugin: ModuleType | object, name: str) -> PluginInfo:
@@ -119,9 +130,13 @@ class PluginRegistry:
         if spec is None and (":" in name or "." in name):
             cls = self._import_class(kind, name, field)
         elif spec is None:
-            raise UnknownComponentError(
+            error = UnknownComponentError(
                 field, name, self.known_names(kind), _distribution_for(name)
             )
+            if self.load_errors:
+                failed = " ".join(self.load_errors.values())
+                error.args = (f"{error} Plugins that failed to load: {failed}",)
+            raise error
         else:
             cls = self._import_class(kind, spec.import_path, field)
         self._classes[key] = cls

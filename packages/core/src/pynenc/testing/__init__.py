@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pynenc.testing.contracts.end_to_end import EndToEndScenarios
     from pynenc.testing.contracts.orchestration import OrchestrationScenarios
     from pynenc.testing.contracts.orchestrator import OrchestratorContract
+    from pynenc.testing.contracts.recovery import RecoveryScenarios
     from pynenc.testing.contracts.serializer import SerializerContract
     from pynenc.testing.contracts.state_backend import StateBackendContract
     from pynenc.testing.contracts.trigger import TriggerBehaviourScenarios, TriggerContract
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         TestEndToEndScenarios,
         TestOrchestrationScenarios,
         TestOrchestratorContract,
+        TestRecoveryScenarios,
         TestSerializerContract,
         TestStateBackendContract,
         TestTriggerContract,
@@ -68,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "EndToEndScenarios": f"{CONTRACT_MODULES}.end_to_end",
     "OrchestrationScenarios": f"{CONTRACT_MODULES}.orchestration",
     "OrchestratorContract": f"{CONTRACT_MODULES}.orchestrator",
+    "RecoveryScenarios": f"{CONTRACT_MODULES}.recovery",
     "SerializerContract": f"{CONTRACT_MODULES}.serializer",
     "StateBackendContract": f"{CONTRACT_MODULES}.state_backend",
     "TriggerContract": f"{CONTRACT_MODULES}.trigger",
@@ -78,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "TestEndToEndScenarios": "pynenc.testing.suite",
     "TestOrchestrationScenarios": "pynenc.testing.suite",
     "TestOrchestratorContract": "pynenc.testing.suite",
+    "TestRecoveryScenarios": "pynenc.testing.suite",
     "TestSerializerContract": "pynenc.testing.suite",
     "TestStateBackendContract": "pynenc.testing.suite",
     "TestTriggerContract": "pynenc.testing.suite",
@@ -95,6 +99,7 @@ __all__ = [
     "EndToEndScenarios",
     "OrchestrationScenarios",
     "OrchestratorContract",
+    "RecoveryScenarios",
     "SerializerContract",
     "StateBackendContract",
     "TestBrokerContract",
@@ -102,6 +107,7 @@ __all__ = [
     "TestEndToEndScenarios",
     "TestOrchestrationScenarios",
     "TestOrchestratorContract",
+    "TestRecoveryScenarios",
     "TestSerializerContract",
     "TestStateBackendContract",
     "TestTriggerContract",

@@ -42,6 +42,7 @@ CONTRACT_NAMES: tuple[str, ...] = (
     "end_to_end",
     "orchestration",
     "workflow",
+    "recovery",
 )
 """Every contract, in report order (the ``contract`` of each class in
 :data:`pynenc.testing.suite.CONTRACTS`); the contracts themselves are imported only inside the

@@ -6,6 +6,7 @@ from pynenc.testing.contracts.client_data_store import ClientDataStoreContract
 from pynenc.testing.contracts.end_to_end import EndToEndScenarios
 from pynenc.testing.contracts.orchestration import OrchestrationScenarios
 from pynenc.testing.contracts.orchestrator import OrchestratorContract
+from pynenc.testing.contracts.recovery import RecoveryScenarios
 from pynenc.testing.contracts.serializer import SerializerContract
 from pynenc.testing.contracts.state_backend import StateBackendContract
 from pynenc.testing.contracts.trigger import TriggerContract
@@ -49,6 +50,10 @@ class TestWorkflowContract(WorkflowContract):
     """Workflow records, durable data and deterministic replay."""
 
 
+class TestRecoveryScenarios(RecoveryScenarios):
+    """Recovery of stuck and orphaned work."""
+
+
 CONTRACTS: dict[str, type[ConformanceTests]] = {
     cls.contract: cls
     for cls in (
@@ -61,6 +66,7 @@ CONTRACTS: dict[str, type[ConformanceTests]] = {
         TestEndToEndScenarios,
         TestOrchestrationScenarios,
         TestWorkflowContract,
+        TestRecoveryScenarios,
     )
 }
 """The collected test class of each contract, by contract name, in report order."""

@@ -88,3 +88,34 @@ def test_process_runner_pauses_a_waiting_parent_and_resumes_it(e2e: E2E) -> None
     ]
     assert InvocationStatus.PAUSED in statuses
     assert statuses[-2:] == [InvocationStatus.RUNNING, InvocationStatus.SUCCESS]
+
+
+@pytest.mark.parametrize("runner", ["MultiThreadRunner", "PersistentProcessRunner"])
+def test_a_dead_child_process_is_replaced_and_its_work_finishes(e2e: E2E, runner: str) -> None:
+    import os
+    import signal
+
+    e2e.start_runner("--runner-class", runner, "--processes", "2")
+    state = e2e.app.state_backend
+
+    def children() -> dict[str, int]:
+        found = {}
+        for info in e2e.app.orchestrator.get_active_runners():
+            ctx = state.get_runner_context(info.runner_id)
+            if ctx is not None and ctx.parent_ctx is not None:
+                found[ctx.runner_id] = ctx.pid
+        return found
+
+    wait_for(lambda: len(children()) == 2, 30, "two child runners")
+    slow = [e2e.tasks.slow_square(i, 0.5) for i in range(4)]
+    wait_for(
+        lambda: e2e.app.orchestrator.count_invocations().get(InvocationStatus.RUNNING, 0) >= 1,
+        30,
+        "work to start",
+    )
+    before = children()
+    victim_pid = next(iter(before.values()))
+    os.kill(victim_pid, signal.SIGKILL)
+    wait_for(lambda: bool(set(children()) - set(before)), 30, "a replacement child")
+    assert [inv.wait(timeout=60) for inv in slow] == [i * i for i in range(4)]
+    assert [e2e.tasks.square(i).wait(timeout=60) for i in range(5)] == [i * i for i in range(5)]

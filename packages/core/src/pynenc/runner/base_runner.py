@@ -114,7 +114,6 @@ class BaseRunner(ABC):
     def _on_stop_runner_loop(self) -> None:
         """The loop ended: finish or hand back in-flight work, stop children."""
 
-    @abstractmethod
     def _waiting_for_results(
         self,
         running_invocation_id: InvocationId | None,
@@ -123,7 +122,9 @@ class BaseRunner(ABC):
         timeout: float | None = None,
     ) -> dict[InvocationId, InvocationStatusRecord]:
         """Wait until at least one of the invocations is final; may return empty before
-        ``timeout`` (callers loop), never after it."""
+        ``timeout`` (callers loop), never after it. By default the calling thread just blocks:
+        runners that execute tasks override this to give the waiting task's slot back."""
+        return self.app.orchestrator.wait_for_final(result_invocation_ids, wait_chunk(timeout))
 
     # ------------------------------------------------------------------ waiting
 
@@ -380,15 +381,6 @@ class DummyRunner(BaseRunner):
 
     def _on_stop_runner_loop(self) -> None:
         """Nothing runs here, so nothing to stop."""
-
-    def _waiting_for_results(
-        self,
-        running_invocation_id: InvocationId | None,
-        result_invocation_ids: list[InvocationId],
-        runner_args: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> dict[InvocationId, InvocationStatusRecord]:
-        return self.app.orchestrator.wait_for_final(result_invocation_ids, wait_chunk(timeout))
 
 
 class ExternalRunner(DummyRunner):

@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pynenc.conf.config_runner import ConfigProcessPoolRunner
 from pynenc.invocation.status import ACTIVE_STATUSES
 from pynenc.orchestrator.base_orchestrator import InvocationQuery
-from pynenc.runner.base_runner import BaseRunner, wait_chunk
+from pynenc.runner.base_runner import BaseRunner
 from pynenc.runner.runner_context import RunnerContext
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
-    from pynenc.identifiers.invocation_id import InvocationId
-    from pynenc.invocation.status import InvocationStatusRecord
 
 _MONITOR_INTERVAL_SECONDS = 0.5
 
@@ -157,13 +155,3 @@ class ProcessPoolRunner(BaseRunner):
             )
             or "none"
         }
-
-    def _waiting_for_results(
-        self,
-        running_invocation_id: InvocationId | None,
-        result_invocation_ids: list[InvocationId],
-        runner_args: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> dict[InvocationId, InvocationStatusRecord]:
-        """The parent runs no tasks; waits from its own thread simply block."""
-        return self.app.orchestrator.wait_for_final(result_invocation_ids, wait_chunk(timeout))

@@ -202,16 +202,6 @@ class ProcessRunner(BaseRunner):
             or "none"
         }
 
-    def _waiting_for_results(
-        self,
-        running_invocation_id: InvocationId | None,
-        result_invocation_ids: list[InvocationId],
-        runner_args: dict[str, Any] | None = None,
-        timeout: float | None = None,
-    ) -> dict[InvocationId, InvocationStatusRecord]:
-        """The parent runs no tasks; a wait from its own thread simply blocks."""
-        return self.app.orchestrator.wait_for_final(result_invocation_ids, wait_chunk(timeout))
-
 
 class _ProcessRunnerChild(BaseRunner):
     """The runner inside a child process: executes one invocation, pausing while it waits."""

@@ -194,7 +194,7 @@ class ConfigTask(ConfigPynencBase):
         return InvalidTaskOptionsError(
             self.task_id,
             f"Unknown option(s) {', '.join(map(repr, names))} for task '{self.task_id}'. "
-            f"Valid options: {', '.join(self._config_fields)}.",
+            f"Valid options: {', '.join([*self._config_fields, 'triggers'])}.",
         )
 
     def retry_delay_seconds(

@@ -28,7 +28,7 @@ from pynenc.exceptions import BackendAccessError, BackendError, BackendSchemaErr
 
 logger = logging.getLogger("pynenc.sqlite")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped whenever a table or index changes incompatibly; stored in ``pynenc_meta``."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

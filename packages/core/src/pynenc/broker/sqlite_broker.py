@@ -18,24 +18,22 @@ from typing import TYPE_CHECKING, ClassVar
 from pynenc.broker.base_broker import BaseBroker, BrokerMessage
 from pynenc.conf.config_broker import ConfigBrokerSQLite
 from pynenc.identifiers.invocation_id import InvocationId
-from pynenc.util.sqlite import chunks, database_for, placeholders
+from pynenc.util.sqlite import SQLiteComponent, chunks, placeholders
 from pynenc.util.waiting import AdaptiveBackoff
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
 
 
-class SQLiteBroker(BaseBroker):
+class SQLiteBroker(SQLiteComponent, BaseBroker):
     """Named queues with priorities and delayed delivery, shared by every process using the
     same ``sqlite_db_path``."""
 
     config_cls: ClassVar[type[ConfigBrokerSQLite]] = ConfigBrokerSQLite
     conf: ConfigBrokerSQLite
-    cross_process: ClassVar[bool] = True
 
     def __init__(self, app: Pynenc) -> None:
         super().__init__(app)
-        self.db = database_for(self.conf, app.app_id)
         self._leases: dict[InvocationId, list[int]] = {}
         self._leases_lock = threading.Lock()
 

@@ -7,22 +7,17 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pynenc.client_data_store.base_client_data_store import BaseClientDataStore
 from pynenc.conf.config_client_data_store import ConfigClientDataStoreSQLite
-from pynenc.util.sqlite import database_for
+from pynenc.util.sqlite import SQLiteComponent
 
 if TYPE_CHECKING:
-    from pynenc.app import Pynenc
+    pass
 
 
-class SQLiteClientDataStore(BaseClientDataStore):
+class SQLiteClientDataStore(SQLiteComponent, BaseClientDataStore):
     """Values by content hash, shared by every process using the same ``sqlite_db_path``."""
 
     config_cls: ClassVar[type[ConfigClientDataStoreSQLite]] = ConfigClientDataStoreSQLite
     conf: ConfigClientDataStoreSQLite
-    cross_process: ClassVar[bool] = True
-
-    def __init__(self, app: Pynenc) -> None:
-        super().__init__(app)
-        self.db = database_for(self.conf, app.app_id)
 
     def _store(self, key: str, value: str) -> None:
         self.db.execute(

@@ -36,8 +36,8 @@ from pynenc.orchestrator.base_orchestrator import (
 )
 from pynenc.util.sqlite import (
     Row,
+    SQLiteComponent,
     chunks,
-    database_for,
     from_micros,
     placeholders,
     to_micros,
@@ -45,7 +45,6 @@ from pynenc.util.sqlite import (
 from pynenc.util.waiting import AdaptiveBackoff
 
 if TYPE_CHECKING:
-    from pynenc.app import Pynenc
     from pynenc.broker.base_broker import BrokerMessage
     from pynenc.invocation.dist_invocation import InvocationDTO
     from pynenc.models.call_dto import CallDTO
@@ -66,22 +65,12 @@ def _record(status: str, runner_id: str | None, status_at: int) -> InvocationSta
     return InvocationStatusRecord(InvocationStatus(status), runner_id, from_micros(status_at))
 
 
-class SQLiteOrchestrator(BaseOrchestrator):
+class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
     """Statuses, runners and scheduling records in SQLite; shared by every process using the
     same ``sqlite_db_path``."""
 
     config_cls: ClassVar[type[ConfigOrchestratorSQLite]] = ConfigOrchestratorSQLite
     conf: ConfigOrchestratorSQLite
-    cross_process: ClassVar[bool] = True
-
-    def __init__(self, app: Pynenc) -> None:
-        super().__init__(app)
-        self.db = database_for(self.conf, app.app_id)
-
-    @property
-    def _app_id(self) -> str:
-        return self.app.app_id
-
     # ------------------------------------------------------------------ statuses
 
     def _register_invocations(

@@ -14,11 +14,18 @@ from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.identifiers.task_id import TaskId
 from pynenc.invocation.status import InvocationStatus, InvocationStatusRecord
 from pynenc.state_backend.base_state_backend import BaseStateBackend, InvocationHistory
-from pynenc.util.sqlite import Row, chunks, database_for, from_micros, placeholders, to_micros
+from pynenc.util.sqlite import (
+    Row,
+    SQLiteComponent,
+    chunks,
+    from_micros,
+    placeholders,
+    to_micros,
+)
 from pynenc.workflow.identity import WorkflowIdentity
 
 if TYPE_CHECKING:
-    from pynenc.app import AppInfo, Pynenc
+    from pynenc.app import AppInfo
     from pynenc.invocation.dist_invocation import InvocationDTO
     from pynenc.models.call_dto import CallDTO
     from pynenc.runner.runner_context import RunnerContext
@@ -83,22 +90,12 @@ def _prefix_upper_bound(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-class SQLiteStateBackend(BaseStateBackend):
+class SQLiteStateBackend(SQLiteComponent, BaseStateBackend):
     """The durable record of invocations, shared by every process using the same
     ``sqlite_db_path``."""
 
     config_cls: ClassVar[type[ConfigStateBackendSQLite]] = ConfigStateBackendSQLite
     conf: ConfigStateBackendSQLite
-    cross_process: ClassVar[bool] = True
-
-    def __init__(self, app: Pynenc) -> None:
-        super().__init__(app)
-        self.db = database_for(self.conf, app.app_id)
-
-    @property
-    def _app_id(self) -> str:
-        return self.app.app_id
-
     # ------------------------------------------------------------------ invocations
 
     def _upsert_invocations(self, entries: Sequence[tuple[InvocationDTO, CallDTO]]) -> None:

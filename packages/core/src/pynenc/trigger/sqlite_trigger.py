@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pynenc.conf.config_trigger import ConfigTriggerSQLite
 from pynenc.trigger.base_trigger import BaseTrigger, EventRecord, TriggerRunRecord
-from pynenc.util.sqlite import database_for, from_micros, to_micros
+from pynenc.util.sqlite import SQLiteComponent, from_micros, to_micros
 
 if TYPE_CHECKING:
-    from pynenc.app import Pynenc
+    pass
 
 _TABLES = (
     "pynenc_trg_conditions",
@@ -30,22 +30,12 @@ _TABLES = (
 )
 
 
-class SQLiteTrigger(BaseTrigger):
+class SQLiteTrigger(SQLiteComponent, BaseTrigger):
     """Conditions, trigger definitions, claims and events, shared by every process using the
     same ``sqlite_db_path``."""
 
     config_cls: ClassVar[type[ConfigTriggerSQLite]] = ConfigTriggerSQLite
     conf: ConfigTriggerSQLite
-    cross_process: ClassVar[bool] = True
-
-    def __init__(self, app: Pynenc) -> None:
-        super().__init__(app)
-        self.db = database_for(self.conf, app.app_id)
-
-    @property
-    def _app_id(self) -> str:
-        return self.app.app_id
-
     # ---- conditions and trigger definitions
 
     def _store_condition(self, condition_id: str, serialized: str) -> None:

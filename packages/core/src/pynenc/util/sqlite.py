@@ -21,10 +21,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pynenc.conf.config_sqlite import ConfigSQLite
 from pynenc.exceptions import BackendAccessError, BackendError, BackendSchemaError
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
 
 logger = logging.getLogger("pynenc.sqlite")
 
@@ -629,6 +632,26 @@ class SQLiteDatabase:
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
+
+
+class SQLiteComponent:
+    """What every SQLite component shares: the database of its configured file (one object per
+    file per process, shared by the components using it) and the app id keying every row.
+
+    Listed first among a component's bases, so its ``__init__`` runs the contract's first."""
+
+    cross_process: ClassVar[bool] = True
+    app: Pynenc
+    conf: ConfigSQLite
+    db: SQLiteDatabase
+
+    def __init__(self, app: Pynenc) -> None:
+        super().__init__(app)  # type: ignore[call-arg]
+        self.db = database_for(self.conf, app.app_id)
+
+    @property
+    def _app_id(self) -> str:
+        return self.app.app_id
 
 
 def database_for(conf: ConfigSQLite, app_id: str) -> SQLiteDatabase:

@@ -261,7 +261,8 @@ def installed_venv(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFact
     run_command(sys.executable, "-m", "venv", "--without-pip", str(root), cwd=root)
     python = root / "bin" / "python"
     projects = [CORE_PROJECT, *BACKEND_PROJECTS]
-    distributions = [project_name(project) for project in projects]
+    # Our wheels by path: a name could resolve to an unrelated release on the package index.
+    wheels = [str(wheelhouse.wheels[project]) for project in projects]
     run_command(
         sys.executable,
         "-m",
@@ -273,7 +274,7 @@ def installed_venv(wheelhouse: Wheelhouse, tmp_path_factory: pytest.TempPathFact
         "--disable-pip-version-check",
         "--find-links",
         str(wheelhouse.directory),
-        *distributions,
+        *wheels,
         cwd=root,
     )
     site_packages = Path(

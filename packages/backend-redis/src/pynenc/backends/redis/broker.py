@@ -1,0 +1,187 @@
+"""Redis broker: invocation ids in sorted sets, one per queue, leased to the runner that takes
+them until it acknowledges them.
+
+- Due messages: ``b:q:<queue>``, scored by (-priority, sequence), so the lowest score is the best
+  priority and, within one, the oldest. Delayed messages wait in ``b:d:<queue>`` scored by their
+  "not before" time (the app's clock) and join their queue once due.
+- Retrieval (``lua/retrieve.lua``) takes the best due messages across the queues and leases them
+  in one step: each moves to ``b:lease`` scored by its lease expiry. The claim of the
+  invocations acknowledges them in the orchestrator's script (or :meth:`_ack` deletes them); a
+  lease that expires unacknowledged (its runner died) puts the message back in its queue.
+- Waiting: a runner with nothing due blocks on BLPOP on its queues' wake-up lists
+  (``b:bell:<queue>``, or ``b:bell`` for every queue), at most until the next delayed message
+  or lease falls due. Routing pushes a token there (at most one is kept); a retrieval that
+  leaves due messages behind pushes one for the next runner.
+
+Round trips: routing is one script per batch; a retrieval is one script when work is waiting,
+plus one blocking pop per wake-up when there is none.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from pynenc.backends.redis.conf import ConfigBrokerRedis
+from pynenc.backends.redis.connection import pack
+from pynenc.backends.redis.orchestrator import clamp_priority
+from pynenc.backends.redis.store import RedisStore
+from pynenc.broker.base_broker import BaseBroker, BrokerMessage
+from pynenc.exceptions import BackendError
+from pynenc.identifiers.invocation_id import InvocationId
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+
+_SHORTEST_BLOCK = 0.001
+"""Redis reads a blocking timeout of 0 as "forever": shorter waits are not blocked on."""
+
+
+class RedisBroker(BaseBroker):
+    """Named queues with priorities, delayed delivery and leases, shared by every process
+    configured with the same server and app id."""
+
+    config_cls: ClassVar[type[ConfigBrokerRedis]] = ConfigBrokerRedis
+    conf: ConfigBrokerRedis
+    cross_process: ClassVar[bool] = True
+
+    def __init__(self, app: Pynenc) -> None:
+        super().__init__(app)
+        self.store = RedisStore(app, self.conf)
+        self._leases: dict[InvocationId, list[str]] = {}
+        self._leases_lock = threading.Lock()
+        self._local = threading.local()
+        """Per retrieving thread: messages leased ahead (``stash``) and, after a round that
+        found nothing, until when nothing is due (``idle_until``)."""
+
+    def _route(self, messages: Sequence[BrokerMessage]) -> None:
+        args: list[str] = [self.store.prefix, repr(self.app.clock.time())]
+        for m in messages:
+            args.append(
+                pack(
+                    m.invocation_id,
+                    m.queue,
+                    clamp_priority(m.priority),
+                    "" if m.not_before is None else repr(m.not_before),
+                )
+            )
+        self.store.script("route", args)
+
+    def _retrieve(
+        self, max_count: int, queues: Sequence[str] | None, timeout: float
+    ) -> list[InvocationId]:
+        self.store.note_runner()
+        deadline = time.monotonic() + timeout
+        names = list(queues or ())
+        local = self._local
+        stash: list[tuple[str, str]] = getattr(local, "stash", [])
+        if stash and queues is None:
+            taken, local.stash = stash[:max_count], stash[max_count:]
+            return self._leased([i for i, _ in taken], [m for _, m in taken])
+        # after a round that found nothing, a runner blocks at once: anything routed since
+        # then left a wake-up token
+        next_due: float | None = getattr(local, "idle_until", None) if timeout > 0 else None
+        idle = next_due is not None
+        local.idle_until = None
+        bells = self._bells(queues)
+        clock = self.app.clock
+        while True:
+            if not idle:
+                now = clock.time()
+                _, pairs, next_due = self._take(
+                    pack(repr(now), repr(now + self.conf.broker_lease_seconds), max_count, 0, ""),
+                    names,
+                    deadline,
+                )
+                if pairs:
+                    return self._leased([i for i, _ in pairs], [m for _, m in pairs])
+            idle = False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                local.idle_until = next_due if next_due is not None else float("inf")
+                return []
+            wait = min(remaining, self.store.settings.block_cap)
+            if next_due is not None and next_due != float("inf"):
+                wait = min(wait, max(0.0, next_due - clock.time()))
+            if wait >= _SHORTEST_BLOCK:
+                self._block(bells, wait)
+            elif remaining < _SHORTEST_BLOCK:
+                return []
+
+    def take_with_waited(self, max_count: int, waited_limit: int, runnable: str) -> list[str]:
+        """One round trip for a runner's round: the invocations others wait on that it may
+        claim now (returned), and up to ``max_count`` due messages of every queue, leased and
+        kept for this thread's next :meth:`_retrieve`."""
+        local = self._local
+        stash: list[tuple[str, str]] = getattr(local, "stash", [])
+        now = self.app.clock.time()
+        waited, pairs, next_due = self._take(
+            pack(
+                repr(now),
+                repr(now + self.conf.broker_lease_seconds),
+                max(0, max_count - len(stash)),
+                waited_limit,
+                runnable,
+            ),
+            [],
+            time.monotonic() + 1.0,
+        )
+        local.stash = stash + pairs
+        local.idle_until = (
+            None if local.stash else (next_due if next_due is not None else float("inf"))
+        )
+        return waited
+
+    def _take(
+        self, header: str, names: list[str], deadline: float
+    ) -> tuple[list[str], list[tuple[str, str]], float | None]:
+        """Run the retrieval script: (waited ids, leased (id, lease member) pairs, next due)."""
+        try:
+            raw = self.store.script("retrieve", [self.store.prefix, header, *names])
+        except BackendError:
+            # a refusal that will not go away by itself: do not make the runner spin on it
+            time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
+            raise
+        waited_count = int(raw[1])
+        waited = list(raw[2 : 2 + waited_count])
+        rest = raw[2 + waited_count :]
+        pairs = list(zip(rest[0::2], rest[1::2], strict=True))
+        return waited, pairs, float(raw[0]) if raw[0] else None
+
+    def _bells(self, queues: Sequence[str] | None) -> list[str]:
+        if queues is None:
+            return [self.store.key("b", "bell")]
+        return [self.store.key("b", "bell", name) for name in queues]
+
+    def _block(self, bells: list[str], seconds: float) -> None:
+        """Wait on the wake-up lists for up to ``seconds`` (popping the token, if any)."""
+        self.store.run(lambda c: c.blpop(bells, timeout=seconds))
+
+    def _leased(self, ids: Sequence[str], members: Sequence[str]) -> list[InvocationId]:
+        delivered = [InvocationId(i) for i in ids]
+        with self._leases_lock:
+            for invocation_id, member in zip(delivered, members, strict=True):
+                self._leases.setdefault(invocation_id, []).append(member)
+        return delivered
+
+    def take_leases(self, invocation_ids: Sequence[InvocationId]) -> list[str]:
+        """Hand over the lease entries of retrieved messages, for a script that acknowledges
+        them together with the claim (after which :meth:`_ack` has nothing left to do)."""
+        with self._leases_lock:
+            return [m for i in invocation_ids for m in self._leases.pop(i, ())]
+
+    def _ack(self, invocation_ids: Sequence[InvocationId]) -> None:
+        members = self.take_leases(invocation_ids)
+        if members:
+            self.store.zrem(self.store.key("b", "lease"), *members)
+
+    def _count(self, queue: str | None) -> int:
+        return int(self.store.script("count", [self.store.prefix, queue or ""]))
+
+    def purge(self) -> None:
+        self.store.delete_matching("b:*")
+        with self._leases_lock:
+            self._leases.clear()
+        self._local = threading.local()

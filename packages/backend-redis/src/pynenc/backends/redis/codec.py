@@ -1,0 +1,153 @@
+"""How values are written in Redis: times as integer microseconds, history entries and
+invocation records as compact JSON arrays, status records as ``status|runner|micros``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pynenc.identifiers.call_id import CallId
+from pynenc.identifiers.invocation_id import InvocationId
+from pynenc.identifiers.task_id import TaskId
+from pynenc.invocation.status import InvocationStatus, InvocationStatusRecord
+from pynenc.state_backend.base_state_backend import InvocationHistory
+from pynenc.workflow.identity import WorkflowIdentity
+
+if TYPE_CHECKING:
+    from pynenc.invocation.dist_invocation import InvocationDTO
+    from pynenc.models.call_dto import CallDTO
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact integer microseconds since the epoch (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _ONE_MICROSECOND
+
+
+def from_micros(micros: int | str) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(micros))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+# --- status records -----------------------------------------------------------------------------
+
+
+def record_from(status: str, runner_id: str, micros: str | int) -> InvocationStatusRecord:
+    """The record the scripts return as (status, runner id or "", micros)."""
+    return InvocationStatusRecord(InvocationStatus(status), runner_id or None, from_micros(micros))
+
+
+class Notification(NamedTuple):
+    """A final move as published: the record and, when it was small, the result (``r``) or
+    exception (``e``) it stored."""
+
+    invocation_id: InvocationId
+    record: InvocationStatusRecord
+    value_kind: str = ""
+    value: str = ""
+
+
+def parse_notification(data: str) -> Notification | None:
+    """``id|status|runner|micros[|<kind><value>]``, as the final step publishes it (None if
+    malformed)."""
+    parts = data.split("|", 4)
+    if len(parts) < 4:
+        return None
+    try:
+        record = record_from(parts[1], parts[2], parts[3])
+    except ValueError:
+        return None
+    if len(parts) == 5 and parts[4][:1] in ("r", "e"):
+        return Notification(InvocationId(parts[0]), record, parts[4][0], parts[4][1:])
+    return Notification(InvocationId(parts[0]), record)
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+def encode_history(history: InvocationHistory) -> str:
+    """``[micros, status, runner, status micros, runner context, registered by]``."""
+    record = history.status_record
+    return dumps(
+        [
+            to_micros(history.timestamp),
+            record.status.value,
+            record.runner_id,
+            to_micros(record.timestamp),
+            history.runner_context_id,
+            history.registered_by_inv_id,
+        ]
+    )
+
+
+def decode_history(invocation_id: str, encoded: str) -> InvocationHistory:
+    micros, status, runner_id, status_micros, context_id, registered_by = json.loads(encoded)
+    return InvocationHistory(
+        invocation_id=invocation_id,
+        status_record=InvocationStatusRecord(
+            InvocationStatus(status), runner_id, from_micros(status_micros)
+        ),
+        runner_context_id=context_id,
+        registered_by_inv_id=registered_by,
+        _timestamp=from_micros(micros),
+    )
+
+
+# --- invocations ---------------------------------------------------------------------------------
+
+
+def encode_invocation(invocation: InvocationDTO, call: CallDTO) -> str:
+    """``[call id, parent, workflow id, workflow type, parent workflow, {arguments}]``."""
+    workflow = invocation.workflow
+    return dumps(
+        [
+            invocation.call_id.key,
+            invocation.parent_invocation_id,
+            workflow.workflow_id if workflow else None,
+            workflow.workflow_type.key if workflow else None,
+            workflow.parent_workflow_id if workflow else None,
+            call.serialized_arguments,
+        ]
+    )
+
+
+def decode_invocation(invocation_id: str, encoded: str) -> tuple[InvocationDTO, CallDTO]:
+    from pynenc.invocation.dist_invocation import InvocationDTO
+    from pynenc.models.call_dto import CallDTO
+
+    call_key, parent_id, wf_id, wf_type, parent_wf_id, arguments = json.loads(encoded)
+    call_id = CallId.from_key(call_key)
+    workflow = (
+        WorkflowIdentity(
+            InvocationId(wf_id),
+            TaskId.from_key(wf_type),
+            InvocationId(parent_wf_id) if parent_wf_id else None,
+        )
+        if wf_id
+        else None
+    )
+    return (
+        InvocationDTO(InvocationId(invocation_id), call_id, parent_id, workflow),
+        CallDTO(call_id, arguments),
+    )
+
+
+def encode_workflow(workflow: WorkflowIdentity) -> str:
+    return dumps([workflow.workflow_type.key, workflow.parent_workflow_id])
+
+
+def decode_workflow(workflow_id: str, encoded: str) -> WorkflowIdentity:
+    workflow_type, parent = json.loads(encoded)
+    return WorkflowIdentity(
+        InvocationId(workflow_id),
+        TaskId.from_key(workflow_type),
+        InvocationId(parent) if parent else None,
+    )

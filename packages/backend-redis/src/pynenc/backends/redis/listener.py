@@ -1,0 +1,295 @@
+"""Result notifications: one pub/sub connection per process, and the result waiters of an app.
+
+The step that makes an invocation final publishes ``id|status|runner|micros`` on the app's
+channel (``pynenc:{app}:o:final``) in the same script. A :class:`FinalListener` thread per
+process and server receives them and hands them to each app's :class:`FinalWaiters`, which
+wakes the threads waiting on those ids. Messages sent while the listener is disconnected are
+lost, so a disconnection and every (re)subscription make every waiter read the stored state
+again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pynenc.backends.redis.codec import parse_notification
+from pynenc.backends.redis.connection import RETRIABLE_ERRORS
+from pynenc.identifiers.invocation_id import InvocationId
+from pynenc.util.cache import TTLCache
+
+if TYPE_CHECKING:
+    from pynenc.backends.redis.connection import RedisConnection
+    from pynenc.invocation.status import InvocationStatusRecord
+RECENT_SECONDS = 30.0
+"""How long a process remembers final records it was notified of (so a waiter that arrives
+just after the notification needs no round trip)."""
+
+RECENT_VALUES = 1024
+"""Notified results and exceptions a process keeps at most (each at most
+``INLINE_VALUE_BYTES``)."""
+
+
+class ChannelHandler(Protocol):
+    def on_message(self, data: str) -> None: ...
+
+    def on_reset(self) -> None: ...
+
+
+class FinalListener:
+    """The pub/sub connection of this process to one server, shared by every app."""
+
+    def __init__(self, connection: RedisConnection) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._handlers: dict[str, weakref.WeakSet[ChannelHandler]] = {}
+        self._subscribed: set[str] = set()
+        self._pubsub: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.epoch = 0
+        """Changes whenever the subscriptions are lost or made: a reader that saw the same
+        epoch before and after knows no notification was missed in between."""
+
+    def watch(self, channel: str, handler: ChannelHandler, timeout: float) -> bool:
+        """Deliver ``channel``'s messages to ``handler`` (held weakly); True once the
+        subscription is confirmed, False if that took longer than ``timeout``."""
+        with self._changed:
+            handlers = self._handlers.get(channel)
+            if handlers is None:
+                handlers = self._handlers[channel] = weakref.WeakSet()
+                self._send("subscribe", channel)
+            handlers.add(handler)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="pynenc-redis-listener", daemon=True
+                )
+                self._thread.start()
+            return self._changed.wait_for(lambda: channel in self._subscribed, timeout)
+
+    def is_subscribed(self, channel: str) -> bool:
+        return channel in self._subscribed
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except Exception:  # noqa: BLE001 - closing a connection that may be broken
+                pass
+
+    # ---- the listener thread
+
+    def _send(self, command: str, *channels: str) -> None:
+        """(Un)subscribe on the live connection (lock held); a broken one is replaced by the
+        thread, which subscribes every channel again."""
+        if self._pubsub is None or not channels:
+            return
+        try:
+            if command == "subscribe":
+                self._pubsub.subscribe(*channels)
+            else:
+                self._pubsub.unsubscribe(*channels)
+        except RETRIABLE_ERRORS:
+            pass
+
+    def _run(self) -> None:
+        settings = self._connection.settings
+        delay = 0.05
+        while not self._stopped:
+            pubsub = self._connection.client.pubsub()
+            try:
+                with self._lock:
+                    self._pubsub = pubsub
+                    self._send("subscribe", *self._handlers)
+                delay = 0.05
+                while not self._stopped:
+                    message = pubsub.get_message(timeout=settings.block_cap)
+                    if message is not None:
+                        self._dispatch(message)
+            except RETRIABLE_ERRORS:
+                if self.stopped:
+                    return
+                self._lost()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:  # noqa: BLE001 - never let the listener die; waiters re-read
+                self._lost()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            finally:
+                with self._lock:
+                    if self._pubsub is pubsub:
+                        self._pubsub = None
+                try:
+                    pubsub.close()
+                except Exception:  # noqa: BLE001 - the connection is gone anyway
+                    pass
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind, channel = message.get("type"), message.get("channel")
+        if not isinstance(channel, str):
+            return
+        if kind == "message":
+            data = message.get("data")
+            if isinstance(data, str):
+                for handler in self._handlers_of(channel):
+                    handler.on_message(data)
+        elif kind == "subscribe":
+            with self._changed:
+                self._subscribed.add(channel)
+                self.epoch += 1
+                self._changed.notify_all()
+            for handler in self._handlers_of(channel):
+                handler.on_reset()
+
+    def _handlers_of(self, channel: str) -> list[ChannelHandler]:
+        with self._lock:
+            handlers = self._handlers.get(channel)
+            found = list(handlers) if handlers is not None else []
+            if handlers is not None and not found:
+                del self._handlers[channel]
+                self._subscribed.discard(channel)
+                self._send("unsubscribe", channel)
+        return found
+
+    def _lost(self) -> None:
+        """The connection broke: nothing is subscribed until the thread reconnects, and every
+        waiter must read the stored state (notifications sent meanwhile are lost)."""
+        with self._lock:
+            self._subscribed.clear()
+            self.epoch += 1
+            handlers = [h for group in self._handlers.values() for h in group]
+        for handler in handlers:
+            handler.on_reset()
+
+
+class _Waiter:
+    """One thread waiting on some invocations."""
+
+    __slots__ = ("event", "found", "ids", "recheck")
+
+    def __init__(self, ids: Sequence[InvocationId]) -> None:
+        self.ids = ids
+        self.event = threading.Event()
+        self.found: dict[InvocationId, InvocationStatusRecord] = {}
+        self.recheck = False
+
+
+class FinalWaiters:
+    """The result waiters of one app in this process, and what it was recently notified of:
+    final records, and the small results and exceptions that came with them. Shared by the
+    app's orchestrator and state backend (see :func:`finals_for`)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._lock = threading.Lock()
+        self._waiters: dict[InvocationId, list[_Waiter]] = {}
+        self.recent: TTLCache[InvocationId, InvocationStatusRecord] = TTLCache(
+            maxsize, RECENT_SECONDS, time.monotonic
+        )
+        self.values: TTLCache[InvocationId, tuple[str, str]] = TTLCache(
+            min(maxsize, RECENT_VALUES), RECENT_SECONDS, time.monotonic
+        )
+
+    def add(self, invocation_ids: Sequence[InvocationId]) -> _Waiter:
+        """Register a waiter; records already notified are in its ``found`` at once."""
+        waiter = _Waiter(invocation_ids)
+        with self._lock:
+            for invocation_id in invocation_ids:
+                self._waiters.setdefault(invocation_id, []).append(waiter)
+                record = self.recent.get(invocation_id)
+                if record is not None:
+                    waiter.found[invocation_id] = record
+        if waiter.found:
+            waiter.event.set()
+        return waiter
+
+    def remove(self, waiter: _Waiter) -> None:
+        with self._lock:
+            for invocation_id in waiter.ids:
+                waiting = self._waiters.get(invocation_id)
+                if waiting is None:
+                    continue
+                try:
+                    waiting.remove(waiter)
+                except ValueError:
+                    pass
+                if not waiting:
+                    del self._waiters[invocation_id]
+
+    def recent_records(
+        self, invocation_ids: Iterable[InvocationId]
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        found = {}
+        for invocation_id in invocation_ids:
+            record = self.recent.get(invocation_id)
+            if record is not None:
+                found[invocation_id] = record
+        return found
+
+    def take_value(self, invocation_id: InvocationId, kind: str) -> str | None:
+        """The notified result (``r``) or exception (``e``) of an invocation, if one came."""
+        found = self.values.get(invocation_id)
+        if found is None or found[0] != kind:
+            return None
+        return found[1]
+
+    def forget(self, invocation_ids: Iterable[InvocationId] | None = None) -> None:
+        """Drop what was notified (of some invocations, or all): they were deleted."""
+        if invocation_ids is None:
+            self.recent.clear()
+            self.values.clear()
+            return
+        for invocation_id in invocation_ids:
+            self.recent.pop(invocation_id)
+            self.values.pop(invocation_id)
+
+    # ---- ChannelHandler
+
+    def on_message(self, data: str) -> None:
+        note = parse_notification(data)
+        if note is None:
+            return
+        invocation_id, record = note.invocation_id, note.record
+        if note.value_kind:
+            self.values.set(invocation_id, (note.value_kind, note.value))
+        self.recent.set(invocation_id, record)
+        with self._lock:
+            waiting = list(self._waiters.get(invocation_id, ()))
+            for waiter in waiting:
+                waiter.found[invocation_id] = record
+        for waiter in waiting:
+            waiter.event.set()
+
+    def on_reset(self) -> None:
+        with self._lock:
+            waiting = {id(w): w for group in self._waiters.values() for w in group}
+            for waiter in waiting.values():
+                waiter.recheck = True
+        for waiter in waiting.values():
+            waiter.event.set()
+
+
+_finals: weakref.WeakValueDictionary[tuple[int, str], FinalWaiters] = weakref.WeakValueDictionary()
+_finals_lock = threading.Lock()
+
+
+def finals_for(connection: RedisConnection, prefix: str, maxsize: int) -> FinalWaiters:
+    """The :class:`FinalWaiters` of the app with key ``prefix`` on ``connection``'s server in
+    this process (one, however many app objects and components use it)."""
+    key = (id(connection), prefix)
+    with _finals_lock:
+        found = _finals.get(key)
+        if found is None:
+            found = _finals[key] = FinalWaiters(maxsize)
+        return found

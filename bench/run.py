@@ -555,6 +555,23 @@ def redacted(values: Mapping[str, Any]) -> dict[str, Any]:
     return safe
 
 
+def remove_session_database(app: Pynenc) -> None:
+    """Delete the SQLite file that the session's fresh app id gave it at the default location
+    (``<data dir>/pynenc/pynenc-bench-<random>.db``): its rows are purged by then, and such
+    files would only pile up. A file named in the config (``sqlite_db_path``) is left alone."""
+    from pynenc.orchestrator.sqlite_orchestrator import SQLiteOrchestrator
+    from pynenc.util.sqlite import default_db_path
+
+    orchestrator = app.orchestrator
+    if not isinstance(orchestrator, SQLiteOrchestrator):
+        return
+    path = orchestrator.db.path
+    if not app.app_id.startswith("pynenc-bench-") or path != default_db_path(app.app_id):
+        return
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+
+
 def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -614,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         report.errors.extend(stop_all(hosts, args.stop_timeout))
         try:
             app.purge()
+            remove_session_database(app)
         except Exception as exc:
             report.errors.append(f"could not purge the bench data of {app.app_id}: {exc}")
 

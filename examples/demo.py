@@ -266,13 +266,37 @@ def inspect_command(invocation: BaseInvocation[Any, Any]) -> str:
     return f"{pynenc_cli} --app {tasks_file} invocation show {invocation.invocation_id[:7]}"
 
 
-def database_description(app: Pynenc) -> str:
+def sqlite_database(app: Pynenc) -> Path | None:
+    """The database file, when the app is on the SQLite components (the default)."""
     from pynenc.orchestrator.sqlite_orchestrator import SQLiteOrchestrator
 
     orchestrator = app.orchestrator
-    if isinstance(orchestrator, SQLiteOrchestrator):
-        return f"SQLite database {orchestrator.db.path}"
+    return orchestrator.db.path if isinstance(orchestrator, SQLiteOrchestrator) else None
+
+
+def database_description(app: Pynenc) -> str:
+    path = sqlite_database(app)
+    if path is not None:
+        return f"SQLite database {path}"
     return f"{app.conf.orchestrator_cls}, {app.conf.broker_cls}, {app.conf.state_backend_cls}"
+
+
+def purge_demo_data(app: Pynenc) -> None:
+    """Start from nothing: the file keeps the previous run's invocations, which would skew the
+    counts. The demo's own default file, if an older pynenc wrote it, is simply recreated."""
+    from pynenc.exceptions import BackendSchemaError
+    from pynenc.util.sqlite import default_db_path
+
+    try:
+        app.purge()
+    except BackendSchemaError:
+        path = sqlite_database(app)
+        if path is None or path != default_db_path(app.app_id):
+            raise
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        print("(recreated the demo database, left by a pynenc of another schema version)")
+        app.purge()
 
 
 # ---------------------------------------------------------------------------------- main
@@ -285,7 +309,7 @@ def run_demo() -> None:
             "runner in another process; unset the PYNENC__*_CLS overrides"
         )
     print(f"pynenc demo: app {app.app_id!r} on the {database_description(app)}")
-    app.purge()  # the file keeps the previous run's invocations, which would skew the counts
+    purge_demo_data(app)
     with background_runner(app) as runner:
         print(f"runner: {RUNNER_CLASS}, {RUNNER_PROCESSES} worker processes (pid {runner.pid})")
         squares = square.parallelize([(i,) for i in range(20)])

@@ -1,13 +1,16 @@
 """The demo behind ``./dev demo``: run as ``./dev`` runs it (the venv's python, a subprocess),
-on the embedded default backend in a data directory of its own, twice on the same data."""
+on the embedded default backend in a data directory of its own: twice on the same data, and over
+a database left by another schema version."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +136,15 @@ def test_a_second_run_on_the_same_data_shows_the_same_counts(
     final = "progress: 33/33 done (0 running, 0 waiting to retry, 1 failed)"
     assert first_run.line("progress:") == final
     assert second_run.line("progress:") == final
+
+
+def test_a_demo_database_of_another_schema_version_is_recreated(tmp_path: Path) -> None:
+    database = tmp_path / "pynenc" / "pynenc-demo.db"
+    database.parent.mkdir()
+    with closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("CREATE TABLE pynenc_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO pynenc_meta VALUES ('schema_version', '0')")
+    run = run_demo(tmp_path)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    assert "recreated the demo database" in run.stdout
+    assert run.line("charge(-5)").endswith("(status: FAILED)")

@@ -119,3 +119,32 @@ def test_a_dead_child_process_is_replaced_and_its_work_finishes(e2e: E2E, runner
     wait_for(lambda: bool(set(children()) - set(before)), 30, "a replacement child")
     assert [inv.wait(timeout=60) for inv in slow] == [i * i for i in range(4)]
     assert [e2e.tasks.square(i).wait(timeout=60) for i in range(5)] == [i * i for i in range(5)]
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_children_stop_when_their_parent_is_killed(e2e: E2E) -> None:
+    import signal
+
+    runner = e2e.start_runner("--runner-class", "MultiThreadRunner", "--processes", "2")
+    state = e2e.app.state_backend
+
+    def child_pids() -> list[int]:
+        pids = []
+        for info in e2e.app.orchestrator.get_active_runners():
+            ctx = state.get_runner_context(info.runner_id)
+            if ctx is not None and ctx.parent_ctx is not None:
+                pids.append(ctx.pid)
+        return pids
+
+    wait_for(lambda: len(child_pids()) == 2, 30, "two child runners")
+    children = child_pids()
+    runner.process.send_signal(signal.SIGKILL)
+    runner.process.wait(10)
+    wait_for(lambda: all(_process_gone(pid) for pid in children), 30, "the orphans to stop")

@@ -43,13 +43,13 @@ class ConfigOrchestrator(ConfigPynencBase):
         "to runners again.",
     )
     status_cache_size = ConfigField(
-        10_000,
+        1024,
         parser=bounded(parse_int, gt=0),
         doc="Invocation statuses kept in each process's bounded caches (final statuses in an "
         "LRU, others for cached_status_time seconds).",
     )
     wait_poll_max_seconds = ConfigField(
-        0.1,
+        0.02,
         parser=bounded(parse_float, gt=0),
         doc="Cap of the growing poll interval of result waiters on backends that cannot "
         "notify; backends with notifications do not poll.",

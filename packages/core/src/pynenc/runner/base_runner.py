@@ -306,6 +306,12 @@ class BaseRunner(ABC):
         self.app.state_backend.store_runner_context(child_context)
         self.app.orchestrator.register_runner_heartbeats([child_context.runner_id])
 
+    def _forget_child(self, child_context: RunnerContext) -> None:
+        """A child is gone for good: stop tracking it and drop its heartbeat record (its stored
+        context stays for the history that names it)."""
+        self._child_contexts.pop(child_context.runner_id, None)
+        self.app.orchestrator.unregister_runners([child_context.runner_id])
+
     def _report_child_runner_heartbeats(self) -> None:
         """Heartbeat, on their behalf, the children the OS says are alive."""
         self.app.orchestrator.register_runner_heartbeats(self.get_active_child_runner_ids())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pynenc.app import Pynenc
 
 _MONITOR_INTERVAL_SECONDS = 0.5
+_PARENT_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -33,12 +35,27 @@ class _Child:
     process: BaseProcess
 
 
-def run_child_runner(app: Pynenc, context: RunnerContext, config_overrides: dict[str, Any]) -> None:
-    """Entry point of a child process: a ThreadRunner with the context its parent assigned."""
+def run_child_runner(
+    app: Pynenc, context: RunnerContext, config_overrides: dict[str, Any], parent_pid: int
+) -> None:
+    """Entry point of a child process: a ThreadRunner with the context its parent assigned.
+
+    The child stops (handing its work back) when its parent disappears, even killed with
+    SIGKILL: an orphan would keep heartbeating and hold work nobody supervises."""
     from pynenc.runner.thread_runner import ThreadRunner
 
     context = replace(context, pid=os.getpid())
-    ThreadRunner(app, runner_context=context, config_overrides=config_overrides).run()
+    runner = ThreadRunner(app, runner_context=context, config_overrides=config_overrides)
+
+    def watch_parent() -> None:
+        while not runner._stop_event.wait(_PARENT_CHECK_SECONDS):
+            if os.getppid() != parent_pid:
+                runner.logger.warning("parent process %s is gone: stopping", parent_pid)
+                runner.stop_runner_loop()
+                return
+
+    threading.Thread(target=watch_parent, name="pynenc-parent-watch", daemon=True).start()
+    runner.run()
 
 
 class ProcessPoolRunner(BaseRunner):
@@ -90,7 +107,7 @@ class ProcessPoolRunner(BaseRunner):
         )
         process = self._mp.Process(
             target=run_child_runner,
-            args=(self.app, context, self._child_overrides()),
+            args=(self.app, context, self._child_overrides(), os.getpid()),
             name=f"pynenc-{context.runner_id}",
             daemon=False,
         )
@@ -111,6 +128,7 @@ class ProcessPoolRunner(BaseRunner):
                     child.process.exitcode,
                 )
                 self._reroute_work_of(child.context)
+                self._forget_child(child.context)
                 self._children[index] = self._start_child()
         self._stop_event.wait(_MONITOR_INTERVAL_SECONDS)
 

@@ -25,6 +25,7 @@ from multiprocessing.synchronize import Event as MpEvent
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pynenc.conf.config_runner import ConfigProcessRunner
+from pynenc.exceptions import PynencError
 from pynenc.invocation import context
 from pynenc.invocation.status import ACTIVE_STATUSES, InvocationStatus, InvocationStatusRecord
 from pynenc.runner.base_runner import BaseRunner, wait_chunk
@@ -161,11 +162,18 @@ class ProcessRunner(BaseRunner):
                 continue
             child.process.join()
             del self._children[child_id]
-            self._hand_back(child)
+            self._forget_child(child.context)
+            try:
+                self._hand_back(child)
+            except PynencError:
+                self.logger.exception("could not check invocation %s", child.invocation_id[:7])
 
     def _hand_back(self, child: _Child) -> None:
-        """After a child exits: if its invocation is still active, it died mid-run."""
-        status = self.app.orchestrator.get_invocation_status(child.invocation_id, use_cache=False)
+        """After a child exits: if its invocation is still active, it died mid-run (an
+        invocation no longer known, e.g. purged meanwhile, needs nothing)."""
+        records = self.app.orchestrator.get_status_records([child.invocation_id])
+        record = records.get(child.invocation_id)
+        status = record.status if record else None
         if status in ACTIVE_STATUSES:
             self.logger.warning(
                 "process %s exited (code %s) with invocation %s %s: KILLED and rerouted",

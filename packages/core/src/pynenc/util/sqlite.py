@@ -34,6 +34,10 @@ logger = logging.getLogger("pynenc.sqlite")
 SCHEMA_VERSION = 4
 """Bumped whenever a table or index changes incompatibly; stored in ``pynenc_meta``."""
 
+_PAGE_CACHE_KIB = 512
+"""Page cache per connection (SQLite's default is 2 MB): runners open one connection per thread,
+and the hot pages are few, so a small cache keeps a runner's memory flat."""
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
@@ -439,6 +443,7 @@ class SQLiteDatabase:
                     mode,
                 )
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size=-{_PAGE_CACHE_KIB}")
         conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
         conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT_BYTES}")
 

@@ -236,6 +236,7 @@ class AtomicServiceLoop:
         self._warned_invalid_window = False
         self._interval = self.app.conf.atomic_service_check_interval_minutes * 60
         self._next_check = 0.0
+        self._started_at: float | None = None
         self.current_run: AtomicServiceRun | None = None
         """The run in progress, if any (for monitoring and tests)."""
         self.last_check_time: float | None = None
@@ -247,11 +248,20 @@ class AtomicServiceLoop:
         """Start the check thread; the first check comes one interval from now, when the
         membership has seen this runner's first heartbeats."""
         self._next_check = self.app.clock.monotonic() + self._interval
+        self._started_at = self.app.clock.time()
         thread = threading.Thread(
             target=self._loop, name=f"pynenc-atomic-{self.runner.runner_id}", daemon=True
         )
         self._thread = thread
         thread.start()
+
+    def _running_for_a_cycle(self) -> bool:
+        """A late start is only worth a warning once the runner has had a whole cycle to find
+        its slot (right after start, joining late in the slot is normal)."""
+        if self._started_at is None:
+            return True
+        cycle = self.app.conf.atomic_service_interval_minutes * 60
+        return self.app.clock.time() - self._started_at > cycle
 
     @property
     def started(self) -> bool:
@@ -329,10 +339,15 @@ class AtomicServiceLoop:
                 AtomicServiceId(self.runner.runner_id), now, now, _Status.BLOCKED, reason.value
             )
         )
-        if reason == _Reason.LATE_START:
+        if reason == _Reason.LATE_START and self._running_for_a_cycle():
             self.runner.logger.warning(
                 "atomic services skipped this cycle: %s; lower "
                 "atomic_service_check_interval_minutes so runners find their slot in time",
+                claim.skip_message,
+            )
+        elif reason == _Reason.LATE_START:
+            self.runner.logger.info(
+                "atomic services skipped this cycle (the runner started late in its slot): %s",
                 claim.skip_message,
             )
         elif reason == _Reason.SCHEDULED_RUNNER_IN_GRACE:

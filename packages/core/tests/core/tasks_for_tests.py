@@ -82,3 +82,17 @@ def pong(n: int) -> int:
     invocation = current_invocation.get()
     assert invocation is not None
     return int(invocation.app.get_task(TaskId(__name__, "ping"))(n).result)
+
+
+def call_self_once(key: str) -> str:
+    """Calls itself with the same argument once: a finite cycle."""
+    from pynenc.identifiers.task_id import TaskId
+    from pynenc.invocation.context import current_invocation
+
+    if calls.get(key):
+        return "inner"
+    calls[key] = 1
+    invocation = current_invocation.get()
+    assert invocation is not None
+    itself = invocation.app.get_task(TaskId(__name__, "call_self_once"))
+    return "outer:" + str(itself(key).result)

@@ -48,6 +48,19 @@ def pong(n: int) -> int:
     return int(on_current_app(ping)(n).result)
 
 
+_called_once: set[str] = set()
+
+
+@tasks_app.task
+def call_self_once(key: str) -> str:
+    """Calls itself with the same argument once: a cycle, but a finite one when cycle control
+    is off (the inner call returns at once), so switching control off cannot run away."""
+    if key in _called_once:
+        return "inner"
+    _called_once.add(key)
+    return "outer:" + str(on_current_app(call_self_once)(key).result)
+
+
 @tasks_app.task
 def chain(depth: int) -> int:
     """Each level waits on the next: ``depth`` invocations waiting on each other."""

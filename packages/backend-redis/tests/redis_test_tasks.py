@@ -16,3 +16,9 @@ def repeat(text: str, times: int) -> str:
 @app.task
 def noop() -> None:
     """Nothing: what is left is pynenc's own cost."""
+
+
+@app.task
+def shout(text: str, times: int) -> None:
+    """Fails with an exception far larger than its arguments."""
+    raise ValueError(text * times)

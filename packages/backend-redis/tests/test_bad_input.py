@@ -70,6 +70,22 @@ def test_a_result_too_large_fails_its_invocation_with_the_reason(
         runner.stop()
 
 
+def test_an_exception_too_large_to_store_fails_its_invocation_with_the_reason(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from redis_test_tasks import shout
+
+    runner = RunningRunner(ThreadRunner(app)).start()
+    try:
+        invocation = app.get_task(shout.task_id)("z", 5000)
+        with pytest.raises(RedisValueTooLargeError, match=r"exception of invocation .*ValueError"):
+            invocation.wait(10)
+        assert invocation.status == InvocationStatus.FAILED
+    finally:
+        runner.stop()
+
+
 def test_a_missing_status_is_retried_redis_retry_max_attempts_times(
     redis_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,3 +130,18 @@ def test_a_status_found_by_a_retry_is_returned(
     record = orchestrator.get_invocation_status_record(invocation.invocation_id, use_cache=False)
     assert record.status == InvocationStatus.REGISTERED
     app.purge()
+
+
+def test_a_server_older_than_redis_7_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from redis.exceptions import ResponseError
+
+    from pynenc.backends.redis import connection as redis_connection
+    from pynenc.backends.redis.exceptions import RedisCommandError
+
+    def old_server(connection: Any, *command: Any) -> Any:
+        raise ResponseError(f"unknown command '{command[0]}', with args beginning with: ")
+
+    monkeypatch.setattr(redis_connection, "_call_on", old_server)
+    library = redis_connection.LuaLibrary()
+    with pytest.raises(RedisCommandError, match=r"Redis >= 7\.0.*redis_url"):
+        library.call(type("Client", (), {"connection": None})(), "count", [])

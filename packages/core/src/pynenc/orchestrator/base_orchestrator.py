@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
 from pynenc.conf.config_orchestrator import ConfigOrchestrator
 from pynenc.exceptions import (
@@ -49,6 +50,17 @@ def _history(
     invocation_id: InvocationId, record: InvocationStatusRecord, ctx: RunnerContext
 ) -> InvocationHistory:
     return InvocationHistory(invocation_id, record, ctx.runner_id, None, record.timestamp)
+
+
+def claim_history(invocation_id: InvocationId, record: InvocationStatusRecord) -> InvocationHistory:
+    """The history entry of a claim (or of the start that follows it): by the claiming runner,
+    the one the record names."""
+    return InvocationHistory(invocation_id, record, record.runner_id or "", None, record.timestamp)
+
+
+_START_DELAY = timedelta(microseconds=1)
+"""How much later than its claim a claimed invocation is recorded as started when both happen
+in one step (its history stays ordered by time)."""
 
 
 _MAX_ANCESTORS = 256
@@ -100,6 +112,46 @@ class InvocationQuery:
     cursor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """One retrieval round of a runner: how much work it takes and how it claims it."""
+
+    runner_id: str
+    max_count: int
+    start: bool = False
+    """The runner executes what it claims at once: the round moves each claimed invocation on
+    to RUNNING in the same step (PENDING then RUNNING, two history entries)."""
+    queues: tuple[str, ...] | None = None
+    timeout: float | None = None
+    """Longest wait for due work (None: the broker's ``broker_retrieve_timeout_seconds``)."""
+    waited_first: bool = False
+    """Blocking control: claim the runnable invocations others wait on ahead of the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of one invocation's claim in a runner's round."""
+
+    result: CasResult
+    record: InvocationStatusRecord
+    """The PENDING record the claim was attempted with."""
+    started: InvocationStatusRecord | None = None
+    """The RUNNING record, when the claim applied and the invocation was moved on in the same
+    round (:attr:`ClaimRequest.start`)."""
+
+
+class FinalMove(NamedTuple):
+    """The arguments of :meth:`BaseOrchestrator._finalize`, in its order, handed on whole by
+    the steps that fuse a final move with more work."""
+
+    invocation_id: InvocationId
+    rule: TransitionRule
+    record: InvocationStatusRecord
+    history: InvocationHistory
+    serialized_result: str | None
+    serialized_exception: str | None
+
+
 @dataclass(slots=True)
 class InvocationPage:
     """One page of invocation ids, oldest registration first; ``next_cursor`` fetches the next."""
@@ -125,6 +177,8 @@ class BaseOrchestrator(ABC):
         self._status_cache: TTLCache[InvocationId, InvocationStatusRecord] = TTLCache(
             self.conf.status_cache_size, app.conf.cached_status_time, app.clock.monotonic
         )
+        self._next_requests: LRUCache[tuple[str, int], ClaimRequest] = LRUCache(64)
+        """The claim a finishing invocation's runner makes for its slot (by runner, count)."""
 
     # ------------------------------------------------------------------ storage primitives
 
@@ -260,6 +314,85 @@ class BaseOrchestrator(ABC):
             i: self._cas_status_and_history(i, rule, record, histories[i]) for i in invocation_ids
         }
 
+    def _claim_round(self, request: ClaimRequest) -> dict[InvocationId, Claim]:
+        """A runner's retrieval round: with blocking control the runnable invocations others
+        wait on, then due messages (waiting up to ``request.timeout`` while there is none),
+        each claimed on its own terms (:meth:`_claim_many`) and, with ``request.start``,
+        moved on to RUNNING; the messages are acknowledged once their claim is decided.
+        Returns every examined invocation's claim, in claim order. Claim records come from
+        :meth:`_claim_record` and :meth:`_start_record`, taken when each step is made (a
+        backend doing both in one step must still record the start after the claim, and both
+        after whatever the claim depended on)."""
+        claims: dict[InvocationId, Claim] = {}
+        if request.waited_first:
+            waited = self._runnable_waited_ids(request.max_count)
+            if waited:
+                with self._claim_step():
+                    self._claim_into(claims, waited, request)
+        claimed = sum(1 for c in claims.values() if c.result.applied)
+        wanted = request.max_count - claimed
+        if wanted > 0:
+            broker = self.app.broker
+            delivered = broker.retrieve_invocations(
+                wanted, request.queues, 0.0 if claimed else request.timeout
+            )
+            if delivered:
+                with self._claim_step():
+                    self._claim_into(claims, delivered, request)
+                    broker.ack_invocations(delivered)
+        return claims
+
+    def _claim_step(self) -> AbstractContextManager[object]:
+        """What each batch of a round's claims (and starts, and the acknowledgement of its
+        messages) runs in: a backend that can makes it one transaction. Retrieval and waiting
+        stay outside it."""
+        return nullcontext()
+
+    def _claim_into(
+        self,
+        claims: dict[InvocationId, Claim],
+        invocation_ids: Sequence[InvocationId],
+        request: ClaimRequest,
+    ) -> None:
+        ids = [i for i in dict.fromkeys(invocation_ids) if i not in claims]
+        if not ids:
+            return
+        record = self._claim_record(request.runner_id)
+        results = self._claim_many(ids, record, {i: claim_history(i, record) for i in ids})
+        running = self._start_record(record) if request.start else None
+        start_rule = transition_rule(InvocationStatus.RUNNING)
+        for invocation_id in ids:
+            result = results[invocation_id]
+            started = None
+            if (
+                running is not None
+                and result.applied
+                and self._cas_status_and_history(
+                    invocation_id, start_rule, running, claim_history(invocation_id, running)
+                ).applied
+            ):
+                started = running
+            claims[invocation_id] = Claim(result, record, started)
+
+    def _claim_record(self, runner_id: str) -> InvocationStatusRecord:
+        """The PENDING record of a claim made now by ``runner_id``."""
+        return InvocationStatusRecord(InvocationStatus.PENDING, runner_id, self.app.clock.now())
+
+    def _start_record(self, claim: InvocationStatusRecord) -> InvocationStatusRecord:
+        """The RUNNING record of a start made now, right after ``claim`` (never before it)."""
+        now = self.app.clock.now()
+        if now <= claim.timestamp:
+            now = claim.timestamp + _START_DELAY
+        return InvocationStatusRecord(InvocationStatus.RUNNING, claim.runner_id, now)
+
+    def _finalize_and_claim(
+        self, move: FinalMove, request: ClaimRequest
+    ) -> tuple[CasResult, dict[InvocationId, Claim]]:
+        """:meth:`_finalize`, then, when it applied, a round (:meth:`_claim_round`, which
+        must not wait: ``request.timeout`` is 0) for the slot the finished invocation frees."""
+        result = self._finalize(*move)
+        return result, self._claim_round(request) if result.applied else {}
+
     def _finalize(
         self,
         invocation_id: InvocationId,
@@ -322,10 +455,10 @@ class BaseOrchestrator(ABC):
                 return finals
             backoff.sleep(remaining)
 
-    def get_final_records(
+    def _cached_finals(
         self, invocation_ids: Sequence[InvocationId]
-    ) -> dict[InvocationId, InvocationStatusRecord]:
-        """The final records among ``invocation_ids`` (final ones are cached for good)."""
+    ) -> tuple[dict[InvocationId, InvocationStatusRecord], list[InvocationId]]:
+        """The final records known here without a read, and the ids still to read."""
         finals: dict[InvocationId, InvocationStatusRecord] = {}
         unknown: list[InvocationId] = []
         for inv_id in invocation_ids:
@@ -334,6 +467,13 @@ class BaseOrchestrator(ABC):
                 unknown.append(inv_id)
             else:
                 finals[inv_id] = cached
+        return finals, unknown
+
+    def get_final_records(
+        self, invocation_ids: Sequence[InvocationId]
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        """The final records among ``invocation_ids`` (final ones are cached for good)."""
+        finals, unknown = self._cached_finals(invocation_ids)
         if unknown:
             for inv_id, rec in self._get_status_records(unknown).items():
                 if rec.status in FINAL_STATUSES:
@@ -556,8 +696,11 @@ class BaseOrchestrator(ABC):
             self._after_change(invocation_id, record)
         return result
 
-    def _after_change(self, invocation_id: InvocationId, record: InvocationStatusRecord) -> None:
-        self._status_cache.set(invocation_id, record)
+    def _after_change(
+        self, invocation_id: InvocationId, record: InvocationStatusRecord, cache: bool = True
+    ) -> None:
+        if cache:
+            self._status_cache.set(invocation_id, record)
         self.app.trigger.report_status(invocation_id, record.status)
 
     def try_set_invocation_status(
@@ -633,39 +776,66 @@ class BaseOrchestrator(ABC):
         runner_ctx: RunnerContext,
         timeout: float | None = None,
         queues: Sequence[str] | None = None,
+        start: bool = False,
     ) -> list[DistributedInvocation[Any, Any]]:
         """Wait for queued work (up to ``timeout``), claim it and return it ready to run.
 
         With blocking control, invocations that others wait on are claimed first, ahead of
-        the queue order (their queued message is skipped later as stale)."""
+        the queue order (their queued message is skipped later as stale). With ``start`` (a
+        runner that executes what it claims at once) every invocation returned is already
+        RUNNING, owned by ``runner_ctx``: the caller must not move it to RUNNING again."""
+        if max_num_invocations <= 0:
+            return []
+        self.app.state_backend.store_runner_context(runner_ctx)
+        request = ClaimRequest(
+            runner_id=runner_ctx.runner_id,
+            max_count=max_num_invocations,
+            start=start,
+            queues=None if queues is None else tuple(queues),
+            timeout=timeout,
+            waited_first=self.conf.blocking_control and queues is None,
+        )
+        return self._accept_claims(self._claim_round(request), runner_ctx, start)
+
+    def _accept_claims(
+        self, claims: dict[InvocationId, Claim], runner_ctx: RunnerContext, start: bool
+    ) -> list[DistributedInvocation[Any, Any]]:
+        """What a round's claims mean for the runner: the invocations it now owns (RUNNING
+        when ``start``), loaded; the ones running concurrency refused are held back, the ones
+        that cannot be loaded here are failed."""
         claimed: list[InvocationId] = []
-        if self.conf.blocking_control and queues is None:
-            claimed = self.claim_invocations(
-                self._runnable_waited_ids(max_num_invocations), runner_ctx
-            )
-        wanted = max_num_invocations - len(claimed)
-        if wanted > 0:
-            delivered = self.app.broker.retrieve_invocations(
-                wanted, queues, 0.0 if claimed else timeout
-            )
-            claimed.extend(self.claim_invocations(delivered, runner_ctx))
-            self.app.broker.ack_invocations(delivered)
+        for invocation_id, claim in claims.items():
+            result = claim.result
+            if result.applied:
+                self._after_change(invocation_id, claim.record, cache=claim.started is None)
+                if claim.started is not None:
+                    self._after_change(invocation_id, claim.started)
+                elif start:
+                    continue
+                claimed.append(invocation_id)
+            elif result.conflict is not None and result.previous is not None:
+                self._hold_back(invocation_id, result.previous.status, runner_ctx)
         if not claimed:
             return []
         invocations, errors = self.app.state_backend.load_invocations(claimed)
         for invocation_id, error in errors.items():
-            self.fail_unrunnable(invocation_id, error, runner_ctx)
+            self.fail_unrunnable(invocation_id, error, runner_ctx, running=start)
         return invocations
 
     def fail_unrunnable(
-        self, invocation_id: InvocationId, error: Exception, runner_ctx: RunnerContext
+        self,
+        invocation_id: InvocationId,
+        error: Exception,
+        runner_ctx: RunnerContext,
+        running: bool = False,
     ) -> None:
         """Fail a claimed invocation this process cannot run (its task does not import here):
         the caller gets the error as the invocation's exception, and the runner goes on
-        serving the tasks it can."""
+        serving the tasks it can. ``running``: the claim already moved it to RUNNING."""
         self.app.logger.error("cannot run invocation %s: %s", invocation_id, error)
         try:
-            self.set_invocation_status(invocation_id, InvocationStatus.RUNNING, runner_ctx)
+            if not running:
+                self.set_invocation_status(invocation_id, InvocationStatus.RUNNING, runner_ctx)
             self.set_invocation_exception(invocation_id, error, runner_ctx)
         except InvocationStatusError as exc:
             self.app.logger.warning("could not fail invocation %s: %s", invocation_id, exc)
@@ -681,11 +851,37 @@ class BaseOrchestrator(ABC):
         """Serialize, move to SUCCESS, store the result, wake waiters. In that order: a result
         that cannot be serialized fails before the status changes, and a late write by a runner
         that lost ownership is refused before anything is stored."""
+        self.set_result_and_claim_next(invocation_id, result, runner_ctx, 0)
+
+    def set_result_and_claim_next(
+        self, invocation_id: InvocationId, result: Any, runner_ctx: RunnerContext, max_next: int
+    ) -> list[DistributedInvocation[Any, Any]]:
+        """:meth:`set_invocation_result`, then claim up to ``max_next`` due invocations for
+        the same runner and start them (RUNNING), in the same step where the backend can: a
+        runner thread whose invocation finished goes straight on to the next one. Returns
+        those invocations (none when nothing is due; the claim never waits)."""
         serialized = self.app.serializer.serialize(result)
-        self._finish(
-            invocation_id, InvocationStatus.SUCCESS, runner_ctx, serialized_result=serialized
+        request = None
+        if max_next > 0:
+            request = self._next_requests.get((runner_ctx.runner_id, max_next))
+            if request is None:
+                request = ClaimRequest(
+                    runner_id=runner_ctx.runner_id,
+                    max_count=max_next,
+                    start=True,
+                    timeout=0.0,
+                    waited_first=self.conf.blocking_control,
+                )
+                self._next_requests.set((runner_ctx.runner_id, max_next), request)
+        claims = self._finish(
+            invocation_id,
+            InvocationStatus.SUCCESS,
+            runner_ctx,
+            serialized_result=serialized,
+            request=request,
         )
         self.app.trigger.report_result(invocation_id, result)
+        return self._accept_claims(claims, runner_ctx, start=True) if claims else []
 
     def set_invocation_exception(
         self, invocation_id: InvocationId, exception: BaseException, runner_ctx: RunnerContext
@@ -709,21 +905,30 @@ class BaseOrchestrator(ABC):
         runner_ctx: RunnerContext,
         serialized_result: str | None = None,
         serialized_exception: str | None = None,
-    ) -> None:
-        """A final move with its history, result or exception, and the waiters' wake-up."""
+        request: ClaimRequest | None = None,
+    ) -> dict[InvocationId, Claim]:
+        """A final move with its history, result or exception, and the waiters' wake-up; with
+        a ``request``, the claim round that follows it."""
         record = InvocationStatusRecord(status, runner_ctx.runner_id, self.app.clock.now())
         self.app.state_backend.store_runner_context(runner_ctx)
-        result = self._finalize(
-            invocation_id,
-            transition_rule(status),
-            record,
-            _history(invocation_id, record, runner_ctx),
-            serialized_result,
-            serialized_exception,
-        )
+        rule = transition_rule(status)
+        history = _history(invocation_id, record, runner_ctx)
+        claims: dict[InvocationId, Claim] = {}
+        if request is None:
+            result = self._finalize(
+                invocation_id, rule, record, history, serialized_result, serialized_exception
+            )
+        else:
+            result, claims = self._finalize_and_claim(
+                FinalMove(
+                    invocation_id, rule, record, history, serialized_result, serialized_exception
+                ),
+                request,
+            )
         if not result.applied:
             self._raise_refusal(invocation_id, result, status, runner_ctx)
         self._after_change(invocation_id, record)
+        return claims
 
     def set_invocation_retry(
         self,

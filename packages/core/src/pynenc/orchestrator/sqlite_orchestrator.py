@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,6 +31,9 @@ from pynenc.orchestrator.atomic_service import (
 from pynenc.orchestrator.base_orchestrator import (
     BaseOrchestrator,
     CasResult,
+    Claim,
+    ClaimRequest,
+    FinalMove,
     InvocationPage,
     InvocationQuery,
     OrchestratorEntry,
@@ -184,6 +188,21 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
             return super()._claim_many(invocation_ids, record, histories)
         with self.db.transaction():
             return super()._claim_many(invocation_ids, record, histories)
+
+    def _claim_step(self) -> AbstractContextManager[object]:
+        """The claims (and starts) of each batch of a round, and the acknowledgement of its
+        messages, in one transaction."""
+        return self.db.transaction() if self._shares_database() else nullcontext()
+
+    def _finalize_and_claim(
+        self, move: FinalMove, request: ClaimRequest
+    ) -> tuple[CasResult, dict[InvocationId, Claim]]:
+        """The final move and the round that follows it (which does not wait) in one
+        transaction, when the broker shares the database too."""
+        if not self._shares_database() or getattr(self.app.broker, "db", None) is not self.db:
+            return super()._finalize_and_claim(move, request)
+        with self.db.transaction():
+            return super()._finalize_and_claim(move, request)
 
     def _finalize(
         self,

@@ -437,7 +437,8 @@ class BaseStateBackend(ABC):
 
     def store_runner_context(self, runner_context: RunnerContext) -> None:
         """Store a context once per process (later calls hit the local cache)."""
-        if self._runner_contexts.get(runner_context.runner_id) == runner_context:
+        cached = self._runner_contexts.get(runner_context.runner_id)
+        if cached is runner_context or cached == runner_context:
             return
         self._store_runner_context(runner_context)
         self._runner_contexts.set(runner_context.runner_id, runner_context)

@@ -6,6 +6,7 @@ test's app through ``app.get_task``.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from pynenc.testing.tasks import on_current_app, tasks_app
@@ -78,3 +79,29 @@ def filler(index: int) -> int:
 def parent_of_one(value: int) -> int:
     """Registers one child and waits for it; the child is queued behind any earlier work."""
     return int(on_current_app(filler)(value).result)
+
+
+@tasks_app.task
+def child_unless_negative(value: int) -> int:
+    """Returns a negative value at once (a short task); waits on a child for any other."""
+    if value < 0:
+        return value
+    return int(on_current_app(filler)(value).result)
+
+
+_released: dict[str, threading.Event] = {}
+_released_lock = threading.Lock()
+
+
+def released(key: str) -> threading.Event:
+    """The event that lets :func:`held` calls with ``key`` return (runners in this process)."""
+    with _released_lock:
+        return _released.setdefault(key, threading.Event())
+
+
+@tasks_app.task
+def held(key: str) -> str:
+    """Returns once ``released(key)`` is set (at once if it already is; at the latest after
+    30 s, so a failed test leaves no thread behind for long)."""
+    released(key).wait(30)
+    return key

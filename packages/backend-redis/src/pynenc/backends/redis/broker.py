@@ -1,28 +1,30 @@
-"""Redis broker: invocation ids in sorted sets, one per queue, leased to the runner that takes
-them until it acknowledges them.
+"""Redis broker: invocation ids in sorted sets, one per queue, taken by a runner in the step
+that claims them (or leased to it until it acknowledges them).
 
 - Due messages: ``b:q:<queue>``, scored by (-priority, sequence), so the lowest score is the best
   priority and, within one, the oldest. Delayed messages wait in ``b:d:<queue>`` scored by their
   "not before" time (the app's clock) and join their queue once due.
-- Retrieval (``lua/retrieve.lua``) takes the best due messages across the queues and leases them
-  in one step: each moves to ``b:lease`` scored by its lease expiry. The claim of the
-  invocations acknowledges them in the orchestrator's script (or :meth:`_ack` deletes them); a
-  lease that expires unacknowledged (its runner died) puts the message back in its queue.
+- A runner's round takes the best due messages in the orchestrator's script that claims their
+  invocations (``lua/claim_round.lua``) and deletes them there. Retrieval on its own
+  (``lua/retrieve.lua``, used when the orchestrator is not on this server) leases them instead:
+  each moves to ``b:lease`` scored by its lease expiry until acknowledged (:meth:`_ack`, or the
+  orchestrator's claim); a lease that expires unacknowledged (its runner died) puts the message
+  back in its queue.
 - Waiting: a runner with nothing due blocks on BLPOP on its queues' wake-up lists
   (``b:bell:<queue>``, or ``b:bell`` for every queue), at most until the next delayed message
   or lease falls due. Routing pushes a token there (at most one is kept); a retrieval that
   leaves due messages behind pushes one for the next runner.
 
-Round trips: routing is one script per batch; a retrieval is one script when work is waiting,
-plus one blocking pop per wake-up when there is none.
+Round trips: routing is one script per batch; a retrieval (or a runner's round) is one script
+when work is waiting, plus one blocking pop per wake-up when there is none.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pynenc.backends.redis.conf import ConfigBrokerRedis
 from pynenc.backends.redis.connection import pack
@@ -34,6 +36,8 @@ from pynenc.identifiers.invocation_id import InvocationId
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+
+T = TypeVar("T")
 
 _SHORTEST_BLOCK = 0.001
 """Redis reads a blocking timeout of 0 as "forever": shorter waits are not blocked on."""
@@ -72,16 +76,42 @@ class RedisBroker(BaseBroker):
     def _retrieve(
         self, max_count: int, queues: Sequence[str] | None, timeout: float
     ) -> list[InvocationId]:
-        self.store.note_runner()
-        deadline = time.monotonic() + timeout
-        names = list(queues or ())
         local = self._local
         stash: list[tuple[str, str]] = getattr(local, "stash", [])
         if stash and queues is None:
             taken, local.stash = stash[:max_count], stash[max_count:]
             return self._leased([i for i, _ in taken], [m for _, m in taken])
-        # after a round that found nothing, a runner blocks at once: anything routed since
-        # then left a wake-up token
+        names = list(queues or ())
+        clock = self.app.clock
+        deadline = time.monotonic() + timeout
+
+        def attempt() -> tuple[list[tuple[str, str]] | None, float | None]:
+            now = clock.time()
+            _, pairs, next_due = self._take(
+                pack(repr(now), repr(now + self.conf.broker_lease_seconds), max_count, 0, ""),
+                names,
+                deadline,
+            )
+            return pairs or None, next_due
+
+        pairs = self.poll(attempt, queues, timeout)
+        if not pairs:
+            return []
+        return self._leased([i for i, _ in pairs], [m for _, m in pairs])
+
+    def poll(
+        self,
+        attempt: Callable[[], tuple[T | None, float | None]],
+        queues: Sequence[str] | None,
+        timeout: float,
+    ) -> T | None:
+        """Take due work with ``attempt`` (one script: what it took, or None when nothing was
+        due, and when the next delayed message or lease falls due), blocking on the queues'
+        wake-up lists between attempts, for up to ``timeout`` seconds. After a call that found
+        nothing, the next blocks at once: anything routed since then left a wake-up token."""
+        self.store.note_runner()
+        deadline = time.monotonic() + timeout
+        local = self._local
         next_due: float | None = getattr(local, "idle_until", None) if timeout > 0 else None
         idle = next_due is not None
         local.idle_until = None
@@ -89,26 +119,26 @@ class RedisBroker(BaseBroker):
         clock = self.app.clock
         while True:
             if not idle:
-                now = clock.time()
-                _, pairs, next_due = self._take(
-                    pack(repr(now), repr(now + self.conf.broker_lease_seconds), max_count, 0, ""),
-                    names,
-                    deadline,
-                )
-                if pairs:
-                    return self._leased([i for i, _ in pairs], [m for _, m in pairs])
+                found, next_due = attempt()
+                if found is not None:
+                    return found
             idle = False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 local.idle_until = next_due if next_due is not None else float("inf")
-                return []
+                return None
             wait = min(remaining, self.store.settings.block_cap)
             if next_due is not None and next_due != float("inf"):
                 wait = min(wait, max(0.0, next_due - clock.time()))
             if wait >= _SHORTEST_BLOCK:
                 self._block(bells, wait)
             elif remaining < _SHORTEST_BLOCK:
-                return []
+                return None
+
+    def nothing_due(self, next_due: float | None) -> None:
+        """The calling thread just found nothing due (in a step of its own, e.g. a final move
+        with its claim): its next :meth:`poll` blocks at once."""
+        self._local.idle_until = next_due if next_due is not None else float("inf")
 
     def take_with_waited(self, max_count: int, waited_limit: int, runnable: str) -> list[str]:
         """One round trip for a runner's round: the invocations others wait on that it may
@@ -138,17 +168,28 @@ class RedisBroker(BaseBroker):
         self, header: str, names: list[str], deadline: float
     ) -> tuple[list[str], list[tuple[str, str]], float | None]:
         """Run the retrieval script: (waited ids, leased (id, lease member) pairs, next due)."""
-        try:
-            raw = self.store.script("retrieve", [self.store.prefix, header, *names])
-        except BackendError:
-            # a refusal that will not go away by itself: do not make the runner spin on it
-            time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
-            raise
+        raw = self.run_script("retrieve", [self.store.prefix, header, *names], deadline=deadline)
         waited_count = int(raw[1])
         waited = list(raw[2 : 2 + waited_count])
         rest = raw[2 + waited_count :]
         pairs = list(zip(rest[0::2], rest[1::2], strict=True))
         return waited, pairs, float(raw[0]) if raw[0] else None
+
+    def run_script(
+        self,
+        name: str,
+        args: Sequence[str],
+        repeat_args: Callable[[], Sequence[str]] | None = None,
+        *,
+        deadline: float,
+    ) -> Any:
+        """Run a script that takes work; a refusal that will not go away by itself (a
+        :class:`BackendError`) is raised after a pause, so a runner does not spin on it."""
+        try:
+            return self.store.script(name, args, repeat_args)
+        except BackendError:
+            time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
+            raise
 
     def _bells(self, queues: Sequence[str] | None) -> list[str]:
         if queues is None:

@@ -3,6 +3,7 @@ invocation records as compact JSON arrays, status records as ``status|runner|mic
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -40,9 +41,17 @@ def dumps(value: Any) -> str:
 # --- status records -----------------------------------------------------------------------------
 
 
+_STATUSES: dict[str, InvocationStatus] = {s.value: s for s in InvocationStatus}
+
+
 def record_from(status: str, runner_id: str, micros: str | int) -> InvocationStatusRecord:
     """The record the scripts return as (status, runner id or "", micros)."""
-    return InvocationStatusRecord(InvocationStatus(status), runner_id or None, from_micros(micros))
+    found = _STATUSES.get(status)
+    return InvocationStatusRecord(
+        InvocationStatus(status) if found is None else found,
+        runner_id or None,
+        from_micros(micros),
+    )
 
 
 class Notification(NamedTuple):
@@ -76,16 +85,22 @@ def parse_notification(data: str) -> Notification | None:
 def encode_history(history: InvocationHistory) -> str:
     """``[micros, status, runner, status micros, runner context, registered by]``."""
     record = history.status_record
-    return dumps(
-        [
-            to_micros(history.timestamp),
-            record.status.value,
-            record.runner_id,
-            to_micros(record.timestamp),
-            history.runner_context_id,
-            history.registered_by_inv_id,
-        ]
+    mid, tail = history_parts(
+        record.status.value,
+        record.runner_id,
+        history.runner_context_id,
+        history.registered_by_inv_id,
     )
+    return f"[{to_micros(history.timestamp)},{mid},{to_micros(record.timestamp)},{tail}]"
+
+
+@functools.lru_cache(maxsize=256)
+def history_parts(
+    status: str, runner_id: str | None, context_id: str, registered_by: str | None
+) -> tuple[str, str]:
+    """The JSON of a history entry between its two times and after them: a script writing
+    the entry of a change whose time it decides puts the times around these."""
+    return dumps([status, runner_id])[1:-1], dumps([context_id, registered_by])[1:-1]
 
 
 def decode_history(invocation_id: str, encoded: str) -> InvocationHistory:

@@ -30,7 +30,6 @@ from pynenc.exceptions import BackendError
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     AuthenticationError,
-    NoScriptError,
     ResponseError,
 )
 from redis.retry import Retry
@@ -150,23 +149,87 @@ def _lua_source(name: str) -> str:
     return resources.files("pynenc.backends.redis").joinpath("lua", f"{name}.lua").read_text()
 
 
-class LuaScript:
-    """A Lua script sent once and then called by its SHA (EVALSHA); a server that forgot it
-    (restarted, SCRIPT FLUSH) gets it again on the NOSCRIPT reply."""
+class LuaLibrary:
+    """Every script of ``lua/`` as a function of one Redis function library (Redis >= 7),
+    loaded once per server with FUNCTION LOAD and called with FCALL. The shared prelude's
+    helpers are defined once, when the library loads, instead of on every call as a script's
+    would be. A server that lost the library (restarted without persistence, FUNCTION FLUSH)
+    gets it again on the "function not found" reply. The library and function names carry a
+    hash of the source, so processes of different versions can share a server."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self) -> None:
+        root = resources.files("pynenc.backends.redis").joinpath("lua")
+        names = sorted(
+            entry.name[:-4]
+            for entry in root.iterdir()
+            if entry.name.endswith(".lua") and entry.name != "prelude.lua"
+        )
+        prelude = _lua_source("prelude").replace(_PRELUDE_PREFIX, "", 1)
+        bodies = "\n".join(
+            f"local function script_{name}()\n{_lua_source(name)}\nend" for name in names
+        )
+        digest = hashlib.sha1((prelude + bodies).encode()).hexdigest()[:16]
+        self.name = f"pynenc_{digest}"
+        self.functions = {name: f"{self.name}_{name}" for name in names}
+        registrations = "\n".join(
+            f"redis.register_function('{function}', function(_, args) "
+            f"ARGV = args; P = args[1]; return script_{name}() end)"
+            for name, function in self.functions.items()
+        )
+        self.source = "\n".join(
+            (
+                f"#!lua name={self.name}",
+                _status_table_lua(),
+                "local P, ARGV",
+                prelude,
+                bodies,
+                registrations,
+            )
+        )
+
+    def call(self, client: Any, name: str, args: Sequence[Any]) -> Any:
+        """Call the script ``name`` on ``client`` (a single-connection client of
+        :class:`ClientPool`): straight on its connection, past redis-py's per-command
+        machinery (the hot path)."""
+        function = self.functions[name]
+        try:
+            return _call_on(client.connection, "FCALL", function, 0, *args)
+        except ResponseError as exc:
+            message = str(exc).lower()
+            if "function not found" not in message and "unknown command" not in message:
+                raise
+            self.load(client)  # on a server without functions, raises what to do
+            return _call_on(client.connection, "FCALL", function, 0, *args)
+
+    def load(self, client: Any) -> None:
+        """Load the library (another process may just have done it)."""
+        try:
+            _call_on(client.connection, "FUNCTION", "LOAD", self.source)
+        except ResponseError as exc:
+            message = str(exc).lower()
+            if "unknown command" in message:
+                raise RedisCommandError(
+                    "this Redis server has no FUNCTION command: pynenc-redis needs Redis >= 7.0 "
+                    f"(the server said: {exc}); upgrade the server or point redis_url at one"
+                ) from exc
+            if "already exists" not in message:
+                raise
+
+
+_PRELUDE_PREFIX = "local P = ARGV[1]\n"
+"""How the prelude starts; in the library, each call sets the prefix instead."""
+
+
+class LuaScript:
+    """The script ``lua/<name>.lua``, called as its function of the :class:`LuaLibrary`."""
+
+    def __init__(self, name: str, library: LuaLibrary) -> None:
         self.name = name
-        self.source = "\n".join((_status_table_lua(), _lua_source("prelude"), _lua_source(name)))
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._library = library
+        self.function = library.functions[name]
 
     def __call__(self, client: Any, args: Sequence[Any]) -> Any:
-        """Call the script on ``client`` (a single-connection client of :class:`ClientPool`):
-        straight on its connection, past redis-py's per-command machinery (the hot path)."""
-        try:
-            return _call_on(client.connection, "EVALSHA", self.sha, 0, *args)
-        except NoScriptError:
-            _call_on(client.connection, "SCRIPT", "LOAD", self.source)
-            return _call_on(client.connection, "EVALSHA", self.sha, 0, *args)
+        return self._library.call(client, self.name, args)
 
     def __repr__(self) -> str:
         return f"LuaScript({self.name!r})"
@@ -187,6 +250,7 @@ def _call_on(connection: Any, *command: Any) -> Any:
 
 _scripts: dict[str, LuaScript] = {}
 _scripts_lock = threading.Lock()
+_library: list[LuaLibrary] = []
 
 
 def script(name: str) -> LuaScript:
@@ -195,7 +259,9 @@ def script(name: str) -> LuaScript:
     found = _scripts.get(name)
     if found is None:
         with _scripts_lock:
-            found = _scripts.setdefault(name, LuaScript(name))
+            if not _library:
+                _library.append(LuaLibrary())
+            found = _scripts.setdefault(name, LuaScript(name, _library[0]))
     return found
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,8 +29,12 @@ RECENT_SECONDS = 30.0
 """How long a process remembers final records it was notified of (so a waiter that arrives
 just after the notification needs no round trip)."""
 
-RECENT_VALUES = 1024
-"""Notified results and exceptions a process keeps at most (each at most
+RECENT_RECORDS = 4096
+"""Final records (and results) a process remembers from notifications at most: enough for a
+client that submits a few thousand calls before awaiting them to read none of them."""
+
+RECENT_VALUE_CHARS = 1024 * 1024
+"""Total size of the notified results and exceptions a process keeps (each is at most
 ``INLINE_VALUE_BYTES``)."""
 
 
@@ -47,6 +52,9 @@ class FinalListener:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._handlers: dict[str, weakref.WeakSet[ChannelHandler]] = {}
+        self._receivers: dict[str, tuple[weakref.ref[ChannelHandler], ...]] = {}
+        """Each channel's handlers as the listener thread last saw them (read without the
+        lock; rebuilt when a handler is added or gone)."""
         self._subscribed: set[str] = set()
         self._pubsub: Any = None
         self._thread: threading.Thread | None = None
@@ -64,6 +72,7 @@ class FinalListener:
                 handlers = self._handlers[channel] = weakref.WeakSet()
                 self._send("subscribe", channel)
             handlers.add(handler)
+            self._receivers.pop(channel, None)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="pynenc-redis-listener", daemon=True
@@ -114,9 +123,13 @@ class FinalListener:
                     self._send("subscribe", *self._handlers)
                 delay = 0.05
                 while not self._stopped:
-                    message = pubsub.get_message(timeout=settings.block_cap)
-                    if message is not None:
-                        self._dispatch(message)
+                    connection = pubsub.connection
+                    if connection is None:
+                        pubsub.get_message(timeout=settings.block_cap)  # nothing subscribed
+                    elif connection.can_read(timeout=settings.block_cap):
+                        # straight from the connection (every reply already read is parsed
+                        # without another system call): notifications come by thousands
+                        self._dispatch(connection.read_response(push_request=True))
             except RETRIABLE_ERRORS:
                 if self.stopped:
                     return
@@ -136,12 +149,14 @@ class FinalListener:
                 except Exception:  # noqa: BLE001 - the connection is gone anyway
                     pass
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind, channel = message.get("type"), message.get("channel")
+    def _dispatch(self, reply: Any) -> None:
+        """One pub/sub reply: ``[kind, channel, data]``."""
+        if not isinstance(reply, list) or len(reply) != 3:
+            return
+        kind, channel, data = reply
         if not isinstance(channel, str):
             return
         if kind == "message":
-            data = message.get("data")
             if isinstance(data, str):
                 for handler in self._handlers_of(channel):
                     handler.on_message(data)
@@ -154,11 +169,18 @@ class FinalListener:
                 handler.on_reset()
 
     def _handlers_of(self, channel: str) -> list[ChannelHandler]:
+        refs = self._receivers.get(channel)
+        if refs is not None:
+            found = [h for h in (ref() for ref in refs) if h is not None]
+            if len(found) == len(refs):
+                return found
         with self._lock:
             handlers = self._handlers.get(channel)
             found = list(handlers) if handlers is not None else []
+            self._receivers[channel] = tuple(weakref.ref(h) for h in found)
             if handlers is not None and not found:
                 del self._handlers[channel]
+                del self._receivers[channel]
                 self._subscribed.discard(channel)
                 self._send("unsubscribe", channel)
         return found
@@ -186,6 +208,59 @@ class _Waiter:
         self.recheck = False
 
 
+class NotifiedValues:
+    """Results and exceptions that came with notifications, each kept ``ttl`` seconds, at most
+    ``maxsize`` of them and ``max_chars`` characters in all (the oldest go first)."""
+
+    def __init__(self, maxsize: int, max_chars: int, ttl: float) -> None:
+        self.maxsize = maxsize
+        self._max_chars = max_chars
+        self._ttl = ttl
+        self._chars = 0
+        self._data: OrderedDict[InvocationId, tuple[float, str, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def set(self, invocation_id: InvocationId, kind: str, value: str) -> None:
+        expires = time.monotonic() + self._ttl
+        with self._lock:
+            old = self._data.pop(invocation_id, None)
+            if old is not None:
+                self._chars -= len(old[2])
+            self._data[invocation_id] = (expires, kind, value)
+            self._chars += len(value)
+            while self._data and (len(self._data) > self.maxsize or self._chars > self._max_chars):
+                _, (_, _, dropped) = self._data.popitem(last=False)
+                self._chars -= len(dropped)
+
+    def get(self, invocation_id: InvocationId, kind: str) -> str | None:
+        """The value of ``kind`` (``r`` result, ``e`` exception) notified for the invocation."""
+        with self._lock:
+            found = self._data.get(invocation_id)
+            if found is None or found[1] != kind:
+                return None
+            if time.monotonic() >= found[0]:
+                self._drop(invocation_id)
+                return None
+            return found[2]
+
+    def pop(self, invocation_id: InvocationId) -> None:
+        with self._lock:
+            self._drop(invocation_id)
+
+    def _drop(self, invocation_id: InvocationId) -> None:
+        old = self._data.pop(invocation_id, None)
+        if old is not None:
+            self._chars -= len(old[2])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._chars = 0
+
+
 class FinalWaiters:
     """The result waiters of one app in this process, and what it was recently notified of:
     final records, and the small results and exceptions that came with them. Shared by the
@@ -197,9 +272,11 @@ class FinalWaiters:
         self.recent: TTLCache[InvocationId, InvocationStatusRecord] = TTLCache(
             maxsize, RECENT_SECONDS, time.monotonic
         )
-        self.values: TTLCache[InvocationId, tuple[str, str]] = TTLCache(
-            min(maxsize, RECENT_VALUES), RECENT_SECONDS, time.monotonic
-        )
+        self.capacity = maxsize
+        self.values = NotifiedValues(maxsize, RECENT_VALUE_CHARS, RECENT_SECONDS)
+        self.notified = 0
+        """Notifications received so far (a record notified fewer than ``capacity``
+        notifications ago is still in ``recent``, unless it expired)."""
 
     def add(self, invocation_ids: Sequence[InvocationId]) -> _Waiter:
         """Register a waiter; records already notified are in its ``found`` at once."""
@@ -239,10 +316,7 @@ class FinalWaiters:
 
     def take_value(self, invocation_id: InvocationId, kind: str) -> str | None:
         """The notified result (``r``) or exception (``e``) of an invocation, if one came."""
-        found = self.values.get(invocation_id)
-        if found is None or found[0] != kind:
-            return None
-        return found[1]
+        return self.values.get(invocation_id, kind)
 
     def forget(self, invocation_ids: Iterable[InvocationId] | None = None) -> None:
         """Drop what was notified (of some invocations, or all): they were deleted."""
@@ -262,9 +336,10 @@ class FinalWaiters:
             return
         invocation_id, record = note.invocation_id, note.record
         if note.value_kind:
-            self.values.set(invocation_id, (note.value_kind, note.value))
+            self.values.set(invocation_id, note.value_kind, note.value)
         self.recent.set(invocation_id, record)
         with self._lock:
+            self.notified += 1
             waiting = list(self._waiters.get(invocation_id, ()))
             for waiter in waiting:
                 waiter.found[invocation_id] = record
@@ -284,12 +359,12 @@ _finals: weakref.WeakValueDictionary[tuple[int, str], FinalWaiters] = weakref.We
 _finals_lock = threading.Lock()
 
 
-def finals_for(connection: RedisConnection, prefix: str, maxsize: int) -> FinalWaiters:
+def finals_for(connection: RedisConnection, prefix: str) -> FinalWaiters:
     """The :class:`FinalWaiters` of the app with key ``prefix`` on ``connection``'s server in
     this process (one, however many app objects and components use it)."""
     key = (id(connection), prefix)
     with _finals_lock:
         found = _finals.get(key)
         if found is None:
-            found = _finals[key] = FinalWaiters(maxsize)
+            found = _finals[key] = FinalWaiters(RECENT_RECORDS)
         return found

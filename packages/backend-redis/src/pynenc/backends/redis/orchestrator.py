@@ -12,27 +12,29 @@ step                                    one script does
 registration (a call, or a batch of     reuse by registration key, the call (state backend),
 ``parallelize``/``route_calls``)        the status and indexes, the first history entry, the
                                         broker message and the runners' wake-up
-claim of the delivered invocations      each compare-and-set (with the running-key check),
-                                        its history entry, the broker acknowledgement, and the
-                                        stored calls the runner needs
+a runner's round (``claim_round``)      the runnable waited-on invocations, then the best due
+                                        messages: each claimed (with the running-key check)
+                                        and, for a runner that starts what it claims, started,
+                                        with both history entries; the messages deleted; the
+                                        stored calls returned
 status change                           the compare-and-set and its history entry
 final move                              the compare-and-set, history, result or exception,
                                         and the pub/sub wake-up of result waiters
+final move and next claim               the final move, then a round for the slot it frees
+(``finish_claim``)
 ======================================  =====================================================
 
 Round trips per task (a no-op call submitted by a client and run by a ThreadRunner with
 blocking control on; counted by ``tests/test_round_trips.py``):
 
 - client: 1 to register (a ``parallelize`` batch is 1 in all); awaiting a result it was
-  notified of costs nothing (the notification carries small results), otherwise 1 for the
-  status and 1 for the result.
-- runner: 1 to move to RUNNING and 1 for the final move, plus per retrieval round (shared by
-  the invocations claimed in it) 1 for the round (waited-on invocations and due messages, in
-  one script) and 1 for the batch claim; an idle runner adds a blocking pop and a retrieval
-  when it wakes.
+  notified of costs nothing (the notification carries small results, and a call registered
+  while the process listens needs no first read).
+- runner: 1 for the final move, which claims and starts the next due invocation; a runner
+  that found nothing due adds the wake-up (a blocking pop) and the round that claims the work.
 
-Measured: 4.1 per task when 1,000 calls are submitted and then awaited (client 1.0, runner
-3.1), 8 per task for one call at a time (client 2, runner 6).
+Measured: 2.1 per task when 200 calls are submitted and then awaited (client 1.0, runner 1.1),
+4 per task for one call at a time (client 1, runner 3).
 
 Result waiters are woken through pub/sub (:mod:`pynenc.backends.redis.listener`) and read the
 stored state again after any reconnection.
@@ -40,6 +42,7 @@ stored state again after any reconnection.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -53,11 +56,13 @@ from pynenc.backends.redis.codec import (
     encode_history,
     encode_invocation,
     from_micros,
+    history_parts,
     record_from,
     to_micros,
 )
 from pynenc.backends.redis.conf import ConfigOrchestratorRedis
 from pynenc.backends.redis.connection import pack
+from pynenc.backends.redis.exceptions import RedisValueTooLargeError
 from pynenc.backends.redis.listener import RECENT_SECONDS, finals_for
 from pynenc.backends.redis.store import RedisStore
 from pynenc.identifiers.invocation_id import InvocationId
@@ -67,6 +72,7 @@ from pynenc.invocation.status import (
     InvocationStatus,
     InvocationStatusRecord,
     TransitionRule,
+    transition_rule,
 )
 from pynenc.orchestrator.atomic_service import (
     ActiveRunnerInfo,
@@ -76,11 +82,15 @@ from pynenc.orchestrator.atomic_service import (
 from pynenc.orchestrator.base_orchestrator import (
     BaseOrchestrator,
     CasResult,
+    Claim,
+    ClaimRequest,
+    FinalMove,
     InvocationPage,
     InvocationQuery,
     OrchestratorEntry,
 )
 from pynenc.state_backend.base_state_backend import InvocationHistory
+from pynenc.util.cache import LRUCache
 from pynenc.util.waiting import AdaptiveBackoff
 
 if TYPE_CHECKING:
@@ -113,13 +123,21 @@ QUERY_BUDGET = 1000
 _CHUNK = 500
 
 
-def rule_args(rule: TransitionRule) -> list[str]:
-    return [
+@functools.cache
+def rule_args(rule: TransitionRule) -> tuple[str, ...]:
+    """A transition rule as the scripts read it (the rules are few: computed once each)."""
+    return (
         rule.target.value,
         status_set(rule.from_any_runner),
         status_set(rule.from_owner_only),
         "1" if rule.exclusive else "0",
-    ]
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _rule_and_runner(rule: TransitionRule, runner_id: str) -> str:
+    """The first fields of a transition header: the rule and the runner making the move."""
+    return pack(*rule_args(rule), runner_id)
 
 
 def clamp_priority(priority: int) -> str:
@@ -127,16 +145,65 @@ def clamp_priority(priority: int) -> str:
 
 
 _TOKENS = itertools.count()
-_TOKEN_PREFIX: list[tuple[int, str]] = []
+_TOKEN_PREFIX = [os.urandom(6).hex()]
+
+
+def _new_token_prefix() -> None:
+    _TOKEN_PREFIX[0] = os.urandom(6).hex()
+
+
+os.register_at_fork(after_in_child=_new_token_prefix)
 
 
 def new_token() -> str:
     """A token no other call (of any process on any host) uses: a random per-process prefix
-    and a counter."""
-    pid = os.getpid()
-    if not _TOKEN_PREFIX or _TOKEN_PREFIX[0][0] != pid:
-        _TOKEN_PREFIX[:] = [(pid, os.urandom(6).hex())]
-    return f"{_TOKEN_PREFIX[0][1]}{next(_TOKENS):x}"
+    (a forked child draws its own) and a counter."""
+    return f"{_TOKEN_PREFIX[0]}{next(_TOKENS):x}"
+
+
+def _cas_result(raw: Sequence[Any], i: int) -> tuple[CasResult, str]:
+    """The 6 values a transition returns from ``raw[i]`` on: the result and the stored call."""
+    applied, status, runner_id, micros, conflict, call = raw[i : i + 6]
+    previous = record_from(status, runner_id, micros) if status else None
+    return CasResult(bool(applied), previous, InvocationId(conflict) if conflict else None), call
+
+
+@functools.lru_cache(maxsize=64)
+def round_args(request: ClaimRequest) -> _RoundArgs:
+    """The arguments of a round for ``request`` (a runner asks the same few requests again and
+    again)."""
+    return _RoundArgs(request)
+
+
+class _RoundArgs:
+    """The arguments of a claim round (``lua/claim_round.lua``), built once per request."""
+
+    def __init__(self, request: ClaimRequest) -> None:
+        runner_id = request.runner_id
+        self.queues = list(request.queues or ())
+        self._static = pack(
+            request.max_count,
+            request.max_count if request.waited_first else 0,
+            RUNNABLE_WAITED,
+            *rule_args(transition_rule(S.PENDING)),
+            S.RUNNING.value if request.start else "",
+            runner_id,
+        )
+        self._parts = pack(
+            *history_parts(S.PENDING.value, runner_id, runner_id, None),
+            *history_parts(S.RUNNING.value, runner_id, runner_id, None),
+        )
+
+    def header(self, now: float, record: InvocationStatusRecord, token: str, repeat: bool) -> str:
+        """The header of one attempt, claiming with ``record`` (its time and runner)."""
+        return pack(
+            repr(now),
+            self._static,
+            to_micros(record.timestamp),
+            token,
+            "1" if repeat else "0",
+            self._parts,
+        )
 
 
 class RedisOrchestrator(BaseOrchestrator):
@@ -151,10 +218,14 @@ class RedisOrchestrator(BaseOrchestrator):
         super().__init__(app)
         self.store = RedisStore(app, self.conf)
         self._channel = self.store.key("o", "final")
-        self._finals = finals_for(
-            self.store.connection, self.store.prefix, self.conf.status_cache_size
-        )
+        self._finals = finals_for(self.store.connection, self.store.prefix)
         self._reads = threading.local()
+        self._colocation: dict[str, tuple[Any, Any]] = {}
+        self._fresh: LRUCache[InvocationId, tuple[int, float, int]] = LRUCache(
+            self.conf.status_cache_size
+        )
+        """Invocations this process registered while subscribed: (listener epoch, when,
+        notifications received by then)."""
 
     # ------------------------------------------------------------------ co-location
 
@@ -162,8 +233,13 @@ class RedisOrchestrator(BaseOrchestrator):
         """The app's ``kind`` component when it is a Redis component on this server (its keys
         can be written in this orchestrator's scripts), else None."""
         component = getattr(self.app, kind)
+        known = self._colocation.get(kind)
+        if known is not None and known[0] is component:
+            return known[1]
         store = getattr(component, "store", None)
-        return component if self.store.same_server(store) else None
+        found = component if self.store.same_server(store) else None
+        self._colocation[kind] = (component, found)
+        return found
 
     # ------------------------------------------------------------------ registration
 
@@ -232,10 +308,17 @@ class RedisOrchestrator(BaseOrchestrator):
                     clamp_priority(message.priority) if message else "0",
                 )
             )
-        reused = self.store.script("register", args)
-        return {
-            InvocationId(reused[i]): InvocationId(reused[i + 1]) for i in range(0, len(reused), 2)
-        }
+        listener = self.store.connection.listener
+        subscribed = listener.is_subscribed(self._channel)
+        epoch, notified = listener.epoch, self._finals.notified
+        raw = self.store.script("register", args)
+        reused = {InvocationId(raw[i]): InvocationId(raw[i + 1]) for i in range(0, len(raw), 2)}
+        if subscribed:
+            mark = (epoch, time.monotonic(), notified)
+            for entry in entries:
+                if entry.invocation_id not in reused:
+                    self._fresh.set(entry.invocation_id, mark)
+        return reused
 
     # ------------------------------------------------------------------ status changes
 
@@ -252,46 +335,46 @@ class RedisOrchestrator(BaseOrchestrator):
         leases: Sequence[str] = (),
     ) -> list[tuple[CasResult, str]]:
         """Run ``transition.lua``; per invocation the result and (flag d) its stored call."""
+        args: list[str] = [
+            self.store.prefix,
+            self._transition_header(rule, record, flags, value_kind, new_token()),
+            value,
+            pack(*leases),
+        ]
+        for inv_id in invocation_ids:
+            args.append(self._transition_item(inv_id, histories.get(inv_id) if histories else None))
+        raw = self.store.script("transition", args)
+        return [_cas_result(raw, i) for i in range(0, len(raw), 6)]
+
+    def _transition_header(
+        self,
+        rule: TransitionRule,
+        record: InvocationStatusRecord,
+        flags: str,
+        value_kind: str,
+        token: str,
+    ) -> str:
+        """The header argument of a transition (see ``transition`` in ``lua/prelude.lua``)."""
         retention = 0.0
         if value_kind or rule.target in FINAL_STATUSES:
             backend = self._colocated("state_backend")
             if backend is not None:
                 retention = backend.conf.state_retention_hours * 3600
-        args: list[str] = [
-            self.store.prefix,
-            pack(
-                *rule_args(rule),
-                record.runner_id or "",
-                to_micros(record.timestamp),
-                flags,
-                value_kind,
-                repr(retention),
-                new_token(),
-                INLINE_VALUE_BYTES,
-            ),
-            value,
-            pack(*leases),
-        ]
-        for inv_id in invocation_ids:
-            history = histories.get(inv_id) if histories else None
-            if history is None:
-                args.append(inv_id)
-            else:
-                args.append(pack(inv_id, to_micros(history.timestamp), encode_history(history)))
-        raw = self.store.script("transition", args)
-        results: list[tuple[CasResult, str]] = []
-        for i in range(0, len(raw), 6):
-            applied, status, runner_id, micros, conflict, call = raw[i : i + 6]
-            previous = record_from(status, runner_id, micros) if status else None
-            results.append(
-                (
-                    CasResult(
-                        bool(applied), previous, InvocationId(conflict) if conflict else None
-                    ),
-                    call,
-                )
-            )
-        return results
+        return pack(
+            _rule_and_runner(rule, record.runner_id or ""),
+            to_micros(record.timestamp),
+            flags,
+            value_kind,
+            repr(retention),
+            token,
+            INLINE_VALUE_BYTES,
+        )
+
+    @staticmethod
+    def _transition_item(invocation_id: InvocationId, history: InvocationHistory | None) -> str:
+        if history is None:
+            return invocation_id
+        return pack(invocation_id, to_micros(history.timestamp), encode_history(history))
 
     def _cas_status(
         self, invocation_id: InvocationId, rule: TransitionRule, record: InvocationStatusRecord
@@ -324,8 +407,6 @@ class RedisOrchestrator(BaseOrchestrator):
             return super()._claim_many(invocation_ids, record, histories)
         broker = self._colocated("broker")
         leases = broker.take_leases(invocation_ids) if broker is not None else []
-        from pynenc.invocation.status import transition_rule
-
         results = self._transition(
             invocation_ids,
             transition_rule(record.status),
@@ -341,6 +422,100 @@ class RedisOrchestrator(BaseOrchestrator):
                 backend.prefetch(inv_id, call)
         return claimed
 
+    def _claim_round(self, request: ClaimRequest) -> dict[InvocationId, Claim]:
+        """The whole round in one script (``lua/claim_round.lua``) per attempt, blocking on the
+        queues' wake-up lists while nothing is due."""
+        backend = self._colocated("state_backend")
+        broker = self._colocated("broker")
+        if backend is None or broker is None:
+            return super()._claim_round(request)
+        prefix = self.store.prefix
+        args = round_args(request)
+        timeout = broker.conf.broker_retrieve_timeout_seconds
+        if request.timeout is not None:
+            timeout = max(0.0, request.timeout)
+        deadline = time.monotonic() + timeout
+
+        def attempt() -> tuple[dict[InvocationId, Claim] | None, float | None]:
+            record = self._claim_record(request.runner_id)
+            now, token = self.app.clock.time(), new_token()
+            raw = broker.run_script(
+                "claim_round",
+                [prefix, args.header(now, record, token, False), *args.queues],
+                lambda: [prefix, args.header(now, record, token, True), *args.queues],
+                deadline=deadline,
+            )
+            next_due = float(raw[0]) if raw[0] else None
+            if len(raw) == 1:
+                return None, next_due
+            return self._claims_from(raw, record, request.start, backend), next_due
+
+        return broker.poll(attempt, request.queues, timeout) or {}
+
+    def _finalize_and_claim(
+        self, move: FinalMove, request: ClaimRequest
+    ) -> tuple[CasResult, dict[InvocationId, Claim]]:
+        """The final move and the round that follows it in one script
+        (``lua/finish_claim.lua``)."""
+        backend = self._colocated("state_backend")
+        broker = self._colocated("broker")
+        if backend is None or broker is None:
+            return super()._finalize_and_claim(move, request)
+        invocation_id, rule, record, history, serialized_result, serialized_exception = move
+        kind, value = self._final_value(invocation_id, serialized_result, serialized_exception)
+        prefix = self.store.prefix
+        args = round_args(request)
+        claim = self._claim_record(request.runner_id)
+        now, token = self.app.clock.time(), new_token()
+        head = [
+            prefix,
+            self._transition_header(rule, record, "hp", kind, token),
+            value,
+            self._transition_item(invocation_id, history),
+        ]
+        raw = self.store.script(
+            "finish_claim",
+            [*head, args.header(now, claim, token, False), *args.queues],
+            lambda: [*head, args.header(now, claim, token, True), *args.queues],
+        )
+        result, _ = _cas_result(raw, 0)
+        if result.previous is None and not result.applied:
+            return self._finalize(*move), {}
+        if result.applied and len(raw) == 7:
+            broker.nothing_due(float(raw[6]) if raw[6] else None)
+        return result, self._claims_from(raw[6:], claim, request.start, backend)
+
+    @staticmethod
+    def _claims_from(
+        raw: list[Any], record: InvocationStatusRecord, start: bool, backend: Any
+    ) -> dict[InvocationId, Claim]:
+        """The claims a round script returned (8 values per examined invocation, after the
+        next due time); the stored calls go to the state backend for the load that follows."""
+        runner_id = record.runner_id
+        claims: dict[InvocationId, Claim] = {}
+        for i in range(1, len(raw), 8):
+            inv_id, applied, status, prev_runner, micros, conflict, at, call = raw[i : i + 8]
+            invocation_id = InvocationId(inv_id)
+            previous = record_from(status, prev_runner, micros) if status else None
+            if not applied:
+                claims[invocation_id] = Claim(
+                    CasResult(False, previous, InvocationId(conflict) if conflict else None),
+                    record,
+                )
+                continue
+            claimed_at = int(at)
+            started = None
+            if start:
+                started = InvocationStatusRecord(S.RUNNING, runner_id, from_micros(claimed_at + 1))
+            claims[invocation_id] = Claim(
+                CasResult(True, previous),
+                InvocationStatusRecord(S.PENDING, runner_id, from_micros(claimed_at)),
+                started,
+            )
+            if call:
+                backend.prefetch(invocation_id, call)
+        return claims
+
     def _finalize(
         self,
         invocation_id: InvocationId,
@@ -354,13 +529,7 @@ class RedisOrchestrator(BaseOrchestrator):
             return super()._finalize(
                 invocation_id, rule, record, history, serialized_result, serialized_exception
             )
-        kind, value = "", ""
-        if serialized_result is not None:
-            kind, value = "r", serialized_result
-            self.store.check_size(value, f"result of invocation {invocation_id}")
-        elif serialized_exception is not None:
-            kind, value = "e", serialized_exception
-            self.store.check_size(value, f"exception of invocation {invocation_id}")
+        kind, value = self._final_value(invocation_id, serialized_result, serialized_exception)
         return self._retry_missing(
             lambda: self._transition(
                 [invocation_id],
@@ -372,6 +541,32 @@ class RedisOrchestrator(BaseOrchestrator):
                 value=value,
             )[0][0]
         )
+
+    def _final_value(
+        self,
+        invocation_id: InvocationId,
+        serialized_result: str | None,
+        serialized_exception: str | None,
+    ) -> tuple[str, str]:
+        """(kind, value) of what a final move stores: ``r`` a result, ``e`` an exception, or
+        nothing. A result too large to store is refused before anything is written (the
+        runner then fails the invocation with that error); an exception too large is replaced
+        by the (small) error saying so, quoting its beginning, so the invocation still ends."""
+        if serialized_result is not None:
+            self.store.check_size(serialized_result, f"result of invocation {invocation_id}")
+            return "r", serialized_result
+        if serialized_exception is None:
+            return "", ""
+        if self.store.size_error(serialized_exception, "exception") is None:
+            return "e", serialized_exception
+        quoted = RedisValueTooLargeError(
+            f"The exception of invocation {invocation_id} is "
+            f"{len(serialized_exception.encode()):,} bytes serialized, more than the "
+            f"{self.store.max_value_bytes:,} bytes Redis accepts in one value "
+            "(redis_max_value_bytes), so this error was stored in its place. It began: "
+            f"{serialized_exception[:300]}"
+        )
+        return "e", self.app.state_backend.serialize_exception(quoted)
 
     def _retry_missing(self, attempt: Any) -> CasResult:
         """Upstream's meaning of ``redis_retry_*``: an operation that finds no status is
@@ -406,51 +601,100 @@ class RedisOrchestrator(BaseOrchestrator):
         return found
 
     def _read_records(
-        self, invocation_ids: Sequence[InvocationId]
+        self, invocation_ids: Sequence[InvocationId], with_results: bool = False
     ) -> dict[InvocationId, InvocationStatusRecord]:
+        """Stored records; ``with_results`` also reads each one's result in the same round
+        trip (when the state backend is on this server) and keeps the small ones of
+        successful invocations where the state backend looks for notified results."""
         if not invocation_ids:
             return {}
         key = self.store.key
+        results = with_results and self._colocated("state_backend") is not None
 
         def read(client: Any) -> list[Any]:
-            if len(invocation_ids) == 1:
+            if len(invocation_ids) == 1 and not results:
                 return [client.hmget(key("o", "inv", invocation_ids[0]), "s", "r", "t")]
             pipe = client.pipeline(transaction=False)
             for inv_id in invocation_ids:
                 pipe.hmget(key("o", "inv", inv_id), "s", "r", "t")
+                if results:
+                    pipe.get(key("s", "res", inv_id))
             return list(pipe.execute())
 
+        replies = self.store.run(read)
+        step = 2 if results else 1
         found: dict[InvocationId, InvocationStatusRecord] = {}
-        for inv_id, (status, runner_id, micros) in zip(
-            invocation_ids, self.store.run(read), strict=True
-        ):
-            if status is not None:
-                found[inv_id] = record_from(status, runner_id or "", micros)
+        for index, inv_id in enumerate(invocation_ids):
+            status, runner_id, micros = replies[index * step]
+            if status is None:
+                continue
+            found[inv_id] = record_from(status, runner_id or "", micros)
+            if results and status == S.SUCCESS.value:
+                value = replies[index * step + 1]
+                if value is not None and len(value) <= INLINE_VALUE_BYTES:
+                    self._finals.values.set(inv_id, "r", value)
         return found
 
     def get_final_records(
         self, invocation_ids: Sequence[InvocationId]
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """The base lookup, after the final records this process was recently notified of
-        (final records never change, so they need no round trip)."""
+        """The final records this process was recently notified of (final records never
+        change, so they need no round trip), then the stored ones. A process that looks for
+        final records awaits them: it subscribes to the notifications (without waiting for
+        the subscription) so that later lookups find them notified."""
+        if not self.store.connection.listener.is_subscribed(self._channel):
+            self.watch_finals(0.0)
         known = self._finals.recent_records(invocation_ids)
-        if not known:
-            return self._read_final_records(invocation_ids)
         for inv_id, record in known.items():
             self._final_cache.set(inv_id, record)
-        rest = [i for i in invocation_ids if i not in known]
-        return {**known, **(self._read_final_records(rest) if rest else {})}
+        rest = [i for i in invocation_ids if i not in known] if known else invocation_ids
+        if rest:
+            known.update(self._read_final_records(rest))
+        return known
 
     def _read_final_records(
         self, invocation_ids: Sequence[InvocationId]
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """The base lookup, remembering (per thread) which ids were found not final while the
-        notifications were subscribed: a wait on them right after needs no second read."""
+        """The stored final records (with the small results of successful ones, kept for the
+        state backend, in the same round trip), remembering (per thread) which ids were found
+        not final while the notifications were subscribed: a wait on them right after needs no
+        second read. Invocations this process just registered while subscribed need no read
+        at all: a final move after their registration is notified."""
         listener = self.store.connection.listener
         epoch = listener.epoch if listener.is_subscribed(self._channel) else None
-        finals = super().get_final_records(invocation_ids)
+        if epoch is not None and self._fresh_since(invocation_ids, epoch):
+            self._reads.last = (tuple(invocation_ids), epoch, time.monotonic())
+            return {}
+        finals, unknown = self._cached_finals(invocation_ids)
+        if unknown:
+            found = self._read_records(unknown, with_results=True)
+            missing = [i for i in unknown if i not in found]
+            if missing:
+                found.update(self._get_status_records(missing))
+            for inv_id, record in found.items():
+                if record.status in FINAL_STATUSES:
+                    self._final_cache.set(inv_id, record)
+                    finals[inv_id] = record
         self._reads.last = (tuple(invocation_ids), epoch, time.monotonic())
         return finals
+
+    def _fresh_since(self, invocation_ids: Sequence[InvocationId], epoch: int) -> bool:
+        """Whether every id was registered by this process while subscribed in ``epoch``,
+        recently enough that a notification of its final move is still remembered (each
+        registration answers one lookup)."""
+        now = time.monotonic()
+        notified = self._finals.notified
+        fresh = True
+        for inv_id in invocation_ids:
+            mark = self._fresh.pop(inv_id)
+            if (
+                mark is None
+                or mark[0] != epoch
+                or now - mark[1] >= RECENT_SECONDS / 2
+                or notified - mark[2] >= self._finals.capacity
+            ):
+                fresh = False
+        return fresh
 
     def _just_read(self, invocation_ids: Sequence[InvocationId]) -> bool:
         """Whether this thread just read these ids' stored state while subscribed, with no
@@ -700,4 +944,5 @@ class RedisOrchestrator(BaseOrchestrator):
         self.store.delete_matching("o:*")
         self._final_cache.clear()
         self._status_cache.clear()
+        self._fresh.clear()
         self._finals.forget()

@@ -54,9 +54,6 @@ APPS_KEY = "pynenc:apps"
 _PREFETCHED = 1024
 """Calls a claim returned that the runner has not loaded yet (normally loaded at once)."""
 
-_NOTIFIED_VALUES = 1024
-"""Final records kept from notifications, when the state backend is the first to ask."""
-
 
 def _prefix_upper_bound(prefix: str) -> str:
     """The smallest string greater than every string starting with ``prefix``."""
@@ -75,7 +72,7 @@ class RedisStateBackend(BaseStateBackend):
         super().__init__(app)
         self.store = RedisStore(app, self.conf)
         self._prefetched: LRUCache[InvocationId, str] = LRUCache(_PREFETCHED)
-        self._finals = finals_for(self.store.connection, self.store.prefix, _NOTIFIED_VALUES)
+        self._finals = finals_for(self.store.connection, self.store.prefix)
 
     def _key(self, *parts: str) -> str:
         return self.store.key("s", *parts)

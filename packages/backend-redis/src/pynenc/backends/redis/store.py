@@ -174,10 +174,25 @@ class RedisStore:
                 self._recovered()
             return result
 
-    def script(self, name: str, args: Sequence[Any]) -> Any:
-        """Run the Lua script ``lua/<name>.lua`` with ``args`` (its ARGV)."""
+    def script(
+        self,
+        name: str,
+        args: Sequence[Any],
+        repeat_args: Callable[[], Sequence[Any]] | None = None,
+    ) -> Any:
+        """Run the Lua script ``lua/<name>.lua`` with ``args`` (its ARGV); a repeat after a
+        failed attempt (whose effect is unknown) sends what ``repeat_args`` gives, if given."""
         lua = script(name)
-        return self.run(lambda client: lua(client, args))
+        if repeat_args is None:
+            return self.run(lambda client: lua(client, args))
+        attempts = 0
+
+        def call(client: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return lua(client, args if attempts == 1 else repeat_args())
+
+        return self.run(call)
 
     def delete_matching(self, pattern: str) -> int:
         """Delete every key of the app matching ``pattern`` (after the prefix); returns how
@@ -239,14 +254,20 @@ class RedisStore:
 
     def check_size(self, value: str, what: str) -> None:
         """Refuse, before anything is written, a value the server would not accept."""
-        size = len(value)
-        if size > self.max_value_bytes // 4 and len(value.encode()) > self.max_value_bytes:
-            raise RedisValueTooLargeError(
-                f"The serialized {what} is {len(value.encode()):,} bytes, more than the "
-                f"{self.max_value_bytes:,} bytes Redis accepts in one value "
-                "(redis_max_value_bytes); nothing was written. Pass a smaller value, or a "
-                "reference to data stored elsewhere."
-            )
+        error = self.size_error(value, what)
+        if error is not None:
+            raise error
+
+    def size_error(self, value: str, what: str) -> RedisValueTooLargeError | None:
+        """The error refusing a value the server would not accept (None when it fits)."""
+        if len(value) <= self.max_value_bytes // 4 or len(value.encode()) <= self.max_value_bytes:
+            return None
+        return RedisValueTooLargeError(
+            f"The serialized {what} is {len(value.encode()):,} bytes, more than the "
+            f"{self.max_value_bytes:,} bytes Redis accepts in one value "
+            "(redis_max_value_bytes); nothing was written. Pass a smaller value, or a "
+            "reference to data stored elsewhere."
+        )
 
     # ---- the policy
 

@@ -172,6 +172,37 @@ class OrchestrationScenarios(ConformanceTests):
         harness.start_runner(app)
         assert harness.task(otasks.chain, app)(30).wait(WAIT_SECONDS * 2) == 30
 
+    def test_a_short_task_that_waits_on_another_finishes_on_one_slot(
+        self, harness: ConformanceHarness
+    ) -> None:
+        app = harness.new_app(**{**RUNNER_CONFIG, "max_threads": 1})
+        harness.start_runner(app)
+        task = harness.task(otasks.child_unless_negative, app)
+        for _ in range(3):
+            assert task(-1).wait(WAIT_SECONDS) == -1, "a short task, as the runner learns"
+        assert task(7).wait(WAIT_SECONDS) == 7, "its slot went to the child it waits on"
+
+    def test_a_short_task_that_runs_long_does_not_hold_back_queued_work(
+        self, harness: ConformanceHarness
+    ) -> None:
+        app = harness.new_app(**{**RUNNER_CONFIG, "max_threads": 2})
+        harness.start_runner(app)
+        held = harness.task(otasks.held, app)
+        key = uuid.uuid4().hex
+        otasks.released(key).set()
+        for _ in range(3):
+            assert held(key).wait(WAIT_SECONDS) == key, "a short task, as the runner learns"
+        slow_key = uuid.uuid4().hex
+        slow = held(slow_key)
+        try:
+            wait_until(lambda: slow.status == S.RUNNING, "the long one runs")
+            quick = harness.task(otasks.filler, app)(5)
+            assert quick.wait(WAIT_SECONDS) == 5, "queued work ran on the free slot meanwhile"
+            assert slow.status == S.RUNNING
+        finally:
+            otasks.released(slow_key).set()
+        assert slow.wait(WAIT_SECONDS) == slow_key
+
     def test_invocations_others_wait_on_run_before_queued_work(
         self, harness: ConformanceHarness
     ) -> None:

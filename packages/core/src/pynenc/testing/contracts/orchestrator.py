@@ -341,6 +341,62 @@ class OrchestratorContract(ConformanceTests):
         stored = _stored(app, invocation_id)
         assert (stored.status, stored.owner_id) == (S.PENDING, runner.runner_id)
 
+    def test_invocations_fetched_to_start_at_once_are_running_with_both_history_entries(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        runner = harness.runner_context("starter")
+        invocation_id = harness.register(app).invocation_id
+
+        fetched = app.orchestrator.get_invocations_to_run(1, runner, timeout=5.0, start=True)
+
+        assert [inv.invocation_id for inv in fetched] == [invocation_id]
+        stored = _stored(app, invocation_id)
+        assert (stored.status, stored.owner_id) == (S.RUNNING, runner.runner_id)
+        history = harness.history(app, invocation_id)
+        assert [h.status_record.status for h in history] == [S.REGISTERED, S.PENDING, S.RUNNING]
+        assert [h.runner_context_id for h in history[1:]] == [runner.runner_id] * 2
+        assert history[1].timestamp < history[2].timestamp, "the start is recorded after the claim"
+
+    def test_a_result_stored_with_a_claim_of_the_next_starts_the_next_for_the_same_runner(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        runner = harness.runner_context("chainer")
+        first = harness.register(app).invocation_id
+        (running,) = app.orchestrator.get_invocations_to_run(1, runner, timeout=5.0, start=True)
+        second = harness.register(app).invocation_id
+
+        following = app.orchestrator.set_result_and_claim_next(first, 3, runner, 1)
+
+        assert running.invocation_id == first
+        assert app.state_backend.get_result(first) == 3
+        assert _stored(app, first).status == S.SUCCESS
+        assert [inv.invocation_id for inv in following] == [second]
+        stored = _stored(app, second)
+        assert (stored.status, stored.owner_id) == (S.RUNNING, runner.runner_id)
+
+    def test_a_result_stored_with_a_claim_of_the_next_claims_nothing_when_nothing_is_due(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        runner = harness.runner_context("chainer")
+        invocation_id = harness.register(app).invocation_id
+        app.orchestrator.get_invocations_to_run(1, runner, timeout=5.0, start=True)
+
+        assert app.orchestrator.set_result_and_claim_next(invocation_id, 3, runner, 1) == []
+        assert _stored(app, invocation_id).status == S.SUCCESS
+
+    def test_a_refused_result_claims_nothing(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        owner, other = harness.runner_context("owner"), harness.runner_context("other")
+        invocation_id = harness.register(app).invocation_id
+        app.orchestrator.get_invocations_to_run(1, owner, timeout=5.0, start=True)
+        waiting = harness.register(app).invocation_id
+
+        with pytest.raises(InvocationOwnershipError):
+            app.orchestrator.set_result_and_claim_next(invocation_id, 3, other, 1)
+
+        assert _stored(app, waiting).status == S.REGISTERED, "the refused runner claimed nothing"
+
     def test_an_invocation_claimed_by_one_runner_is_not_claimed_again(
         self, harness: ConformanceHarness, app: Pynenc
     ) -> None:

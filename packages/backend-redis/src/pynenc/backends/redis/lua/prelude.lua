@@ -52,8 +52,10 @@ local function read_inv(id)
           u = v[6] or '', q = v[7] or '0', x = v[8] or ''}
 end
 
--- Take invocation `id` (fields `f`) out of the indexes of its current status.
-local function unindex(id, f, next_status)
+-- Take invocation `id` (fields `f`) out of the indexes of its current status. `ts` (us), the
+-- time of the move, is kept for a while when the invocation frees its running key: the next
+-- claim of that key is recorded after it (see claim_round.lua).
+local function unindex(id, f, next_status, ts)
   redis.call('ZREM', P .. 'o:st:' .. f.s, id)
   redis.call('HINCRBY', P .. 'o:tc:' .. f.k, f.s, -1)
   if f.r ~= '' and has(T.owned, f.s) then
@@ -61,6 +63,9 @@ local function unindex(id, f, next_status)
   end
   if f.u ~= '' and has(T.active, f.s) and not (next_status and has(T.active, next_status)) then
     redis.call('SREM', P .. 'o:run:' .. f.u, id)
+    if ts then
+      redis.call('SET', P .. 'o:left:' .. f.u, ts, 'PX', 60000)
+    end
   end
   if f.g ~= '' and f.s == T.registered and next_status ~= T.registered then
     local regkey = P .. 'o:reg:' .. f.g
@@ -86,6 +91,12 @@ local function index(id, f, status, runner)
   end
 end
 
+-- A history entry as codec.encode_history writes it, for a change at `ts` (us): `mid` and
+-- `tail` are the JSON between and after the two times (codec.history_parts).
+local function history_entry(ts, mid, tail)
+  return '[' .. ts .. ',' .. mid .. ',' .. ts .. ',' .. tail .. ']'
+end
+
 -- Append one history entry (JSON) of invocation `id`, indexed by time `ts` (us).
 local function add_history(id, ts, entry)
   local n = redis.call('RPUSH', P .. 's:hist:' .. id, entry)
@@ -104,4 +115,302 @@ end
 local function ring_queue(queue)
   ring(P .. 'b:bell:' .. queue)
   ring(P .. 'b:bell')
+end
+
+-- The queues named in ARGV from index `first` on (none: every queue of the app).
+local function queue_names(first)
+  if #ARGV < first then
+    return redis.call('SMEMBERS', P .. 'b:queues')
+  end
+  local queues = {}
+  for i = first, #ARGV do
+    queues[#queues + 1] = ARGV[i]
+  end
+  return queues
+end
+
+-- Queue again what is due at `now` (epoch seconds): leases that ran out (their runner died
+-- before acknowledging them) and delayed messages of `queues` whose time has come.
+local function requeue_due(queues, now)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. 'b:lease', '-inf', now, 'LIMIT', 0, 200)) do
+    local a = string.find(member, '|', 1, true)
+    local b = string.find(member, '|', a + 1, true)
+    enqueue(string.sub(member, 1, a - 1), string.sub(member, b + 1), string.sub(member, a + 1, b - 1))
+    redis.call('ZREM', P .. 'b:lease', member)
+  end
+  for _, queue in ipairs(queues) do
+    local dkey = P .. 'b:d:' .. queue
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', dkey, '-inf', now, 'LIMIT', 0, 200)) do
+      local a = string.find(member, '|', 1, true)
+      enqueue(string.sub(member, 1, a - 1), queue, string.sub(member, a + 1))
+      redis.call('ZREM', dkey, member)
+    end
+  end
+end
+
+-- Up to `max` best due messages across `queues`: {score, id, queue}, best first.
+local function best_due(queues, max)
+  local candidates = {}
+  if max > 0 then
+    for _, queue in ipairs(queues) do
+      local found = redis.call('ZRANGE', P .. 'b:q:' .. queue, 0, max - 1, 'WITHSCORES')
+      for j = 1, #found, 2 do
+        candidates[#candidates + 1] = {tonumber(found[j + 1]), found[j], queue}
+      end
+    end
+  end
+  if #queues > 1 then
+    table.sort(candidates, function(x, y) return x[1] < y[1] end)
+  end
+  return candidates
+end
+
+-- Wake the next waiting runner of each queue in `taken` that still has due messages.
+local function ring_rest(taken)
+  for queue in pairs(taken) do
+    if redis.call('ZCARD', P .. 'b:q:' .. queue) > 0 then
+      ring_queue(queue)
+    end
+  end
+end
+
+-- When the next delayed message of `queues` or the next lease falls due ("" = none).
+local function next_due(queues)
+  local due = false
+  local first = redis.call('ZRANGE', P .. 'b:lease', 0, 0, 'WITHSCORES')
+  if first[2] then
+    due = tonumber(first[2])
+  end
+  for _, queue in ipairs(queues) do
+    first = redis.call('ZRANGE', P .. 'b:d:' .. queue, 0, 0, 'WITHSCORES')
+    if first[2] and (not due or tonumber(first[2]) < due) then
+      due = tonumber(first[2])
+    end
+  end
+  if due then
+    return string.format('%.6f', due)
+  end
+  return ''
+end
+
+-- Invocations others wait on (most waited-on first, at most `limit`) whose status is in
+-- `runnable`.
+local function runnable_waited(limit, runnable)
+  local out = {}
+  if limit > 0 then
+    for _, id in ipairs(redis.call('ZREVRANGE', P .. 'o:waited', 0, limit - 1)) do
+      local status = redis.call('HGET', P .. 'o:inv:' .. id, 's')
+      if status and has(runnable, status) then
+        out[#out + 1] = id
+      end
+    end
+  end
+  return out
+end
+
+-- State retention: give a final invocation's state keys `retention` seconds to live, and
+-- forget a few invocations whose state already expired (their lookup and time index entries).
+local function expire_state(id, ts, retention)
+  local seconds = int(retention)
+  for _, kind in ipairs({'s:inv:', 's:hist:', 's:res:', 's:exc:', 's:kids:'}) do
+    redis.call('EXPIRE', P .. kind .. id, seconds)
+  end
+  local now = tonumber(ts) / 1e6
+  local entries = redis.call('LLEN', P .. 's:hist:' .. id)
+  redis.call('ZADD', P .. 's:expiring', int(now + retention), id .. '|' .. entries)
+  local gone = redis.call('ZRANGEBYSCORE', P .. 's:expiring', '-inf', int(now), 'LIMIT', 0, 16)
+  for _, member in ipairs(gone) do
+    local sep = string.find(member, '|', 1, true)
+    local old = string.sub(member, 1, sep - 1)
+    for n = 0, tonumber(string.sub(member, sep + 1)) - 1 do
+      redis.call('ZREM', P .. 's:htime', old .. ':' .. n)
+    end
+    redis.call('ZREM', P .. 's:ids', old)
+    redis.call('ZREM', P .. 's:expiring', member)
+  end
+end
+
+-- One compare-and-set status change (transition.lua), appending its 6 return values to `out`;
+-- returns whether it applied.
+-- header: target status, from-any-runner set, from-owner-only set, exclusive ("1"/"0"),
+--   runner id ("" for none), status time (us), flags (h = record history, d = return the
+--   stored call of an applied move, p = publish a final move), value kind ("r" result, "e"
+--   exception, "" none), state retention (seconds, 0 = keep), call token (unique per call: a
+--   retry of a call whose reply was lost finds its own token and reports the move as
+--   applied), notification value limit (bytes).
+-- item: id, history time (us), history entry.
+local function transition(header, value, item, out)
+  local h = split(header)
+  local target, from_any, from_owner, exclusive = h[1], h[2], h[3], h[4] == '1'
+  local runner, ts, flags, value_kind = h[5], h[6], h[7], h[8]
+  local retention, token, inline_limit = tonumber(h[9]), h[10], tonumber(h[11])
+  local r = split(item)
+  local id = r[1]
+  local f = read_inv(id)
+  local applied, conflict, call = 0, '', ''
+  local prev_s, prev_r, prev_t = '', '', ''
+  if f then
+    prev_s, prev_r, prev_t = f.s, f.r, f.t
+    if f.x == token then
+      applied = 1  -- this exact move was already applied: a retry after a lost reply
+    elseif has(from_any, f.s) or (has(from_owner, f.s) and f.r == runner) then
+      if exclusive and f.u ~= '' then
+        for _, other in ipairs(redis.call('SMEMBERS', P .. 'o:run:' .. f.u)) do
+          if other ~= id then
+            conflict = other
+            break
+          end
+        end
+      end
+      if conflict == '' then
+        applied = 1
+        unindex(id, f, target, ts)
+        redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token)
+        index(id, f, target, runner)
+        if string.find(flags, 'h', 1, true) then
+          add_history(id, r[2], r[3])
+        end
+        if value_kind == 'r' then
+          redis.call('SET', P .. 's:res:' .. id, value)
+        elseif value_kind == 'e' then
+          redis.call('SET', P .. 's:exc:' .. id, value)
+        end
+        local final = has(T.final, target)
+        if retention > 0 and final then
+          expire_state(id, ts, retention)
+        end
+        if final and string.find(flags, 'p', 1, true) then
+          -- small results travel with the notification: waiters need no extra round trip
+          local note = id .. '|' .. target .. '|' .. runner .. '|' .. ts
+          if value_kind ~= '' and #value <= inline_limit then
+            note = note .. '|' .. value_kind .. value
+          end
+          redis.call('PUBLISH', P .. 'o:final', note)
+        end
+      end
+    end
+    if applied == 1 and string.find(flags, 'd', 1, true) then
+      call = redis.call('GET', P .. 's:inv:' .. id) or ''
+    end
+  end
+  out[#out + 1] = applied
+  out[#out + 1] = prev_s
+  out[#out + 1] = prev_r
+  out[#out + 1] = prev_t
+  out[#out + 1] = conflict
+  out[#out + 1] = call
+  return applied == 1
+end
+
+-- A runner's retrieval round, as claim_round.lua returns it: `header` as claim_round.lua
+-- describes it, queue names in ARGV from `first_queue` on.
+local function claim_round(header, first_queue)
+  local h = split(header)
+  local out = {''}
+  local now, max, waited_limit, runnable = h[1], tonumber(h[2]), tonumber(h[3]), h[4]
+  local from_any, from_owner, exclusive = h[6], h[7], h[8] == '1'
+  local status, runner, ts, token = h[5], h[10], tonumber(h[11]), h[12]
+  local starting = h[9] ~= ''
+  if starting then
+    status = h[9]
+  end
+  local claim_mid, claim_tail, start_mid, start_tail = h[14], h[15], h[16], h[17]
+
+  local function emit(id, applied, f, conflict, at, call)
+    out[#out + 1] = id
+    out[#out + 1] = applied
+    out[#out + 1] = f and f.s or ''
+    out[#out + 1] = f and f.r or ''
+    out[#out + 1] = f and f.t or ''
+    out[#out + 1] = conflict
+    out[#out + 1] = at
+    out[#out + 1] = call
+  end
+
+  if h[13] == '1' then
+    for _, id in ipairs(redis.call('SMEMBERS', P .. 'o:own:' .. runner)) do
+      local v = redis.call('HMGET', P .. 'o:inv:' .. id, 'x', 't')
+      if v[1] == token then
+        local at = tonumber(v[2])
+        if starting then
+          at = at - 1
+        end
+        emit(id, 1, nil, '', int(at), redis.call('GET', P .. 's:inv:' .. id) or '')
+      end
+    end
+    if #out > 1 then
+      return out
+    end
+  end
+
+  local seen = {}
+
+  local function claim(id)
+    if seen[id] then
+      return false
+    end
+    seen[id] = true
+    local f = read_inv(id)
+    if not f or not (has(from_any, f.s) or (has(from_owner, f.s) and f.r == runner)) then
+      emit(id, 0, f, '', '', '')
+      return false
+    end
+    local at = ts
+    local current = tonumber(f.t)
+    if current and current >= at then
+      at = current + 1
+    end
+    if f.u ~= '' then
+      if exclusive then
+        for _, other in ipairs(redis.call('SMEMBERS', P .. 'o:run:' .. f.u)) do
+          if other ~= id then
+            emit(id, 0, f, other, '', '')
+            return false
+          end
+        end
+      end
+      local left = tonumber(redis.call('GET', P .. 'o:left:' .. f.u) or '')
+      if left and left >= at then
+        at = left + 1
+      end
+    end
+    local last = at
+    if starting then
+      last = at + 1
+    end
+    unindex(id, f, status, nil)
+    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', int(last), 'x', token)
+    index(id, f, status, runner)
+    if starting then
+      local n = redis.call('RPUSH', P .. 's:hist:' .. id, history_entry(int(at), claim_mid, claim_tail),
+        history_entry(int(last), start_mid, start_tail))
+      redis.call('ZADD', P .. 's:htime', int(at), id .. ':' .. (n - 2), int(last), id .. ':' .. (n - 1))
+    else
+      add_history(id, int(at), history_entry(int(at), claim_mid, claim_tail))
+    end
+    emit(id, 1, f, '', int(at), redis.call('GET', P .. 's:inv:' .. id) or '')
+    return true
+  end
+
+  local claimed = 0
+  for _, id in ipairs(runnable_waited(waited_limit, runnable)) do
+    if claimed < max and claim(id) then
+      claimed = claimed + 1
+    end
+  end
+  local queues = queue_names(first_queue)
+  if claimed < max then
+    requeue_due(queues, now)
+    local taken = {}
+    for _, c in ipairs(best_due(queues, max - claimed)) do
+      redis.call('ZREM', P .. 'b:q:' .. c[3], c[2])
+      taken[c[3]] = true
+      claim(c[2])
+    end
+    ring_rest(taken)
+  end
+  if #out == 1 then
+    out[1] = next_due(queues)
+  end
+  return out
 end

@@ -1,0 +1,24 @@
+-- A runner's retrieval round in one step: the invocations others wait on that may run now
+-- (blocking control), then the best due messages across the queues. Each invocation is
+-- claimed for the runner (validated against the claim rule passed in, with the running-key
+-- check) and, when the runner starts what it claims at once, moved on to RUNNING, with both
+-- history entries; the stored call of each claimed invocation comes back, so the runner
+-- reads nothing more. A message is deleted once its claim is decided (claimed, refused, or
+-- stale): it needs no lease. Expired leases and due delayed messages are queued again first.
+--
+-- A claim is recorded after the invocation's current status and, under running concurrency,
+-- after the invocation that last freed the same key (see unindex): its time is the given one
+-- or 1 us after those, whichever is later; a start is recorded 1 us after its claim.
+--
+-- A repeat of a call whose reply was lost (retry "1") first looks for the invocations the
+-- first call claimed (owned by the runner, marked with the call's token) and returns them.
+--
+-- ARGV: 1 prefix; 2 header: now (epoch seconds, app clock), max, waited limit (0 = none),
+--   runnable set (of waited invocations), claim rule (target, from-any set, from-owner set,
+--   exclusive "1"/"0"), start status ("" = claim only), runner id, claim time (us), token,
+--   retry ("1"/"0"), claim history and start history (each as two parts, see history_entry);
+--   3... queue names (none = every queue).
+-- Returns: next due time ("" = none, or not looked up because something was examined), then
+--   8 values per examined invocation: id, applied (1/0), previous status, runner, time,
+--   conflicting id, claim time (us), stored call ("" unless applied).
+return claim_round(ARGV[2], 3)

@@ -69,6 +69,13 @@ def _record(status: str, runner_id: str | None, status_at: int) -> InvocationSta
     return InvocationStatusRecord(InvocationStatus(status), runner_id, from_micros(status_at))
 
 
+EAGER_WAIT_SECONDS = 0.5
+"""How long a waiter checks the database file for changes made by other processes eagerly."""
+
+EAGER_POLL_SECONDS = 0.002
+"""The longest interval between those eager checks."""
+
+
 class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
     """Statuses, runners and scheduling records in SQLite; shared by every process using the
     same ``sqlite_db_path``."""
@@ -324,9 +331,12 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
     def wait_for_final(
         self, invocation_ids: Sequence[InvocationId], timeout: float
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """Wake at once for results stored by this process; poll (growing intervals, capped by
-        ``wait_poll_max_seconds``) for other processes, reading only when the file changed."""
-        deadline = time.monotonic() + timeout
+        """Wake at once for results stored by this process; poll for other processes, reading
+        only when the file changed (a check of the file's version costs microseconds): every
+        :data:`EAGER_POLL_SECONDS` at most during the first :data:`EAGER_WAIT_SECONDS`, when
+        most results arrive, then at growing intervals capped by ``wait_poll_max_seconds``."""
+        started = time.monotonic()
+        deadline = started + timeout
         backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.wait_poll_max_seconds)
         signal = self.db.results_stored
         last_version: int | None = None
@@ -341,7 +351,10 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return {}
-            if signal.wait(seen, min(backoff.next_delay(), remaining)):
+            delay = backoff.next_delay()
+            if time.monotonic() - started < EAGER_WAIT_SECONDS:
+                delay = min(delay, EAGER_POLL_SECONDS)
+            if signal.wait(seen, min(delay, remaining)):
                 backoff.reset()
 
     # ------------------------------------------------------------------ runners

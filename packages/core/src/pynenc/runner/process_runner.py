@@ -19,6 +19,7 @@ import queue
 import signal
 import time
 from dataclasses import dataclass, replace
+from multiprocessing import spawn
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue as MpQueue
 from multiprocessing.synchronize import Event as MpEvent
@@ -35,6 +36,12 @@ from pynenc.runner.thread_runner import execute_invocation
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.identifiers.invocation_id import InvocationId
+
+MAIN_PATH_VARIABLE = "PYNENC_FORKSERVER_MAIN_PATH"
+"""Tells :mod:`pynenc.runner.forkserver_preload` which main script to run in the fork server."""
+
+PRELOAD_VARIABLE = "PYNENC_FORKSERVER_PRELOAD"
+"""The modules (comma-separated) :mod:`pynenc.runner.forkserver_preload` imports."""
 
 _PAUSED = "paused"
 _RESUME = "resume"
@@ -80,11 +87,30 @@ class ProcessRunner(BaseRunner):
 
     def _on_start(self) -> None:
         if hasattr(self._mp, "set_forkserver_preload"):
-            preload = ["pynenc.runner.forkserver_preload"]
-            if self.app.module and self.app.module != "__main__":
-                preload.append(self.app.module)
-            self._mp.set_forkserver_preload(preload)
+            os.environ[PRELOAD_VARIABLE] = ",".join(self._modules_children_use())
+            main_path = spawn.get_preparation_data("pynenc").get("init_main_from_path")
+            if main_path:
+                # run once in the fork server, not again in every child (see the module)
+                os.environ[MAIN_PATH_VARIABLE] = main_path
+            self._mp.set_forkserver_preload(["pynenc.runner.forkserver_preload"])
         self._messages = self._mp.Queue()
+
+    def _modules_children_use(self) -> list[str]:
+        """The modules of the app, of its components and of the tasks known here: the fork
+        server imports them once instead of every child importing them again."""
+        app = self.app
+        components = (
+            app.orchestrator,
+            app.broker,
+            app.state_backend,
+            app.trigger,
+            app.client_data_store,
+            app.serializer,
+        )
+        modules = [type(component).__module__ for component in components]
+        modules.extend(task.task_id.module for task in app.tasks.values())
+        modules.append(app.module or "__main__")
+        return [m for m in dict.fromkeys(modules) if m not in ("__main__", "__mp_main__")]
 
     # ------------------------------------------------------------------ loop
 

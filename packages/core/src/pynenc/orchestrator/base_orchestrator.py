@@ -441,18 +441,26 @@ class BaseOrchestrator(ABC):
     def wait_for_final(
         self, invocation_ids: Sequence[InvocationId], timeout: float
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """Block until at least one of the invocations is final (result stored) or ``timeout``.
+        """Block until every one of the invocations is final (result stored), or ``timeout``.
 
-        Returns the final records found. Backends with a notification primitive override
-        this; the default polls with adaptive backoff.
+        Returns the final records found by then (all of them, or those final when the time
+        ran out: callers loop on what is left). A waiter on many invocations wakes once, not
+        once per invocation, and looks only at those not yet final. Backends with a
+        notification primitive override this; the default polls with adaptive backoff.
         """
         backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.wait_poll_max_seconds)
         deadline = time.monotonic() + timeout
+        found: dict[InvocationId, InvocationStatusRecord] = {}
+        pending = list(dict.fromkeys(invocation_ids))
         while True:
-            finals = self.get_final_records(invocation_ids)
+            finals = self.get_final_records(pending)
+            if finals:
+                found.update(finals)
+                pending = [i for i in pending if i not in finals]
+                backoff.reset()
             remaining = deadline - time.monotonic()
-            if finals or remaining <= 0:
-                return finals
+            if not pending or remaining <= 0:
+                return found
             backoff.sleep(remaining)
 
     def _cached_finals(

@@ -185,16 +185,21 @@ class MemOrchestrator(BaseOrchestrator):
         self, invocation_ids: Sequence[InvocationId], timeout: float
     ) -> dict[InvocationId, InvocationStatusRecord]:
         deadline = time.monotonic() + timeout
+        found: dict[InvocationId, InvocationStatusRecord] = {}
+        pending = list(dict.fromkeys(invocation_ids))
         with self._final_changed:
             while True:
-                finals = {
-                    i: self._rows[i].record
-                    for i in invocation_ids
-                    if i in self._rows and self._rows[i].record.status in FINAL_STATUSES
-                }
+                still = []
+                for i in pending:
+                    row = self._rows.get(i)
+                    if row is not None and row.record.status in FINAL_STATUSES:
+                        found[i] = row.record
+                    else:
+                        still.append(i)
+                pending = still
                 remaining = deadline - time.monotonic()
-                if finals or remaining <= 0:
-                    return finals
+                if not pending or remaining <= 0:
+                    return found
                 self._final_changed.wait(remaining)
 
     def _register_heartbeats(

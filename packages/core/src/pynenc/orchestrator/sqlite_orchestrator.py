@@ -331,7 +331,8 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
     def wait_for_final(
         self, invocation_ids: Sequence[InvocationId], timeout: float
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """Wake at once for results stored by this process; poll for other processes, reading
+        """Until every invocation is final (see the base class). Wake at once for results
+        stored by this process; poll for other processes, reading
         only when the file changed (a check of the file's version costs microseconds): every
         :data:`EAGER_POLL_SECONDS` at most during the first :data:`EAGER_WAIT_SECONDS`, when
         most results arrive, then at growing intervals capped by ``wait_poll_max_seconds``."""
@@ -340,17 +341,20 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.wait_poll_max_seconds)
         signal = self.db.results_stored
         last_version: int | None = None
+        found: dict[InvocationId, InvocationStatusRecord] = {}
+        pending = list(dict.fromkeys(invocation_ids))
         while True:
             seen = signal.generation
             version = self.db.data_version()
             if version != last_version:
                 last_version = version
-                finals = self.get_final_records(invocation_ids)
+                finals = self.get_final_records(pending)
                 if finals:
-                    return finals
+                    found.update(finals)
+                    pending = [i for i in pending if i not in finals]
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return {}
+            if not pending or remaining <= 0:
+                return found
             delay = backoff.next_delay()
             if time.monotonic() - started < EAGER_WAIT_SECONDS:
                 delay = min(delay, EAGER_POLL_SECONDS)

@@ -788,28 +788,30 @@ class RedisOrchestrator(BaseOrchestrator):
     def wait_for_final(
         self, invocation_ids: Sequence[InvocationId], timeout: float
     ) -> dict[InvocationId, InvocationStatusRecord]:
-        """Wake on the final step's notification. The stored state is read once the waiter is
-        registered and subscribed (nothing final before that is missed), again after any
-        reconnection of the listener, and at growing intervals while it is not subscribed."""
+        """Until every invocation is final (see the base class): wake on the final steps'
+        notifications. The stored state is read once the waiter is registered and subscribed
+        (nothing final before that is missed), again after any reconnection of the listener,
+        and at growing intervals while it is not subscribed."""
         deadline = time.monotonic() + timeout
         waiter = self._finals.add(invocation_ids)
+        wanted = len(set(invocation_ids))
+        found = waiter.found  # the notified records (the listener adds them) and those read
         try:
             subscribed = self.watch_finals(min(timeout, self.store.settings.connect_timeout + 0.5))
             backoff = AdaptiveBackoff(initial=0.001, maximum=self.conf.wait_poll_max_seconds)
             read_store = not (subscribed and self._just_read(invocation_ids))
             while True:
-                if waiter.found:
-                    for inv_id, record in waiter.found.items():
-                        self._final_cache.set(inv_id, record)
-                    return dict(waiter.found)
-                if read_store:
+                if len(found) < wanted and read_store:
                     waiter.recheck = False
-                    finals = self.get_final_records(invocation_ids)
-                    if finals:
-                        return finals
+                    found.update(
+                        self.get_final_records([i for i in invocation_ids if i not in found])
+                    )
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return {}
+                if len(found) >= wanted or remaining <= 0:
+                    records = dict(found)
+                    for inv_id, record in records.items():
+                        self._final_cache.set(inv_id, record)
+                    return records
                 if subscribed:
                     waiter.event.wait(remaining)
                 else:

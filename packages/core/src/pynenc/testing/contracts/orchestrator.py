@@ -743,6 +743,42 @@ class OrchestratorContract(ConformanceTests):
         assert woke.wait(5.0), "a result waiter must wake once the result is stored"
         assert found[invocation_id].status == S.SUCCESS
 
+    def test_a_waiter_on_several_invocations_returns_once_all_are_final(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        owner = harness.runner_context()
+        first, second = (harness.register(app).invocation_id for _ in range(2))
+        for invocation_id in (first, second):
+            _move_to(app, invocation_id, S.RUNNING, owner)
+        found: dict[InvocationId, Any] = {}
+        woke = threading.Event()
+
+        def wait() -> None:
+            found.update(app.orchestrator.wait_for_final([first, second, first], timeout=10.0))
+            woke.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        app.orchestrator.set_invocation_result(first, 1, owner)
+        assert not woke.wait(0.1), (
+            "wait_for_final must wait for every invocation (one waking it per result makes a "
+            "wait on a large group quadratic)"
+        )
+        app.orchestrator.set_invocation_result(second, 2, owner)
+        assert woke.wait(5.0), "the waiter must wake once every invocation is final"
+        assert {i: r.status for i, r in found.items()} == {first: S.SUCCESS, second: S.SUCCESS}
+
+    def test_a_waiter_whose_time_runs_out_gets_the_invocations_final_by_then(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        owner = harness.runner_context()
+        done, running = (harness.register(app).invocation_id for _ in range(2))
+        for invocation_id in (done, running):
+            _move_to(app, invocation_id, S.RUNNING, owner)
+        app.orchestrator.set_invocation_result(done, 1, owner)
+        found = app.orchestrator.wait_for_final([done, running], timeout=0.2)
+        assert list(found) == [done]
+        assert app.orchestrator.wait_for_final([running], timeout=0.0) == {}
+
     def test_a_result_waiter_is_notified_rather_than_polling(
         self, harness: ConformanceHarness
     ) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -138,6 +139,40 @@ class Claim:
     started: InvocationStatusRecord | None = None
     """The RUNNING record, when the claim applied and the invocation was moved on in the same
     round (:attr:`ClaimRequest.start`)."""
+
+
+class PendingFinals:
+    """What a result waiter still waits on, checked a window at a time from the oldest.
+
+    A waiter returns only once every invocation is final, so it need not look past the first
+    one that is not: each check costs at most :attr:`WINDOW` lookups however large the group,
+    and the whole wait costs lookups in proportion to its size, not to its size times the
+    number of checks."""
+
+    WINDOW: ClassVar[int] = 256
+
+    def __init__(self, invocation_ids: Iterable[InvocationId]) -> None:
+        self._pending: deque[InvocationId] = deque(dict.fromkeys(invocation_ids))
+        self.found: dict[InvocationId, InvocationStatusRecord] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def check(
+        self,
+        read: Callable[[list[InvocationId]], dict[InvocationId, InvocationStatusRecord]],
+    ) -> bool:
+        """Read the final records of the oldest pending invocations, window by window, while
+        whole windows are final; returns whether any was found."""
+        before = len(self.found)
+        while self._pending:
+            window = [self._pending.popleft() for _ in range(min(self.WINDOW, len(self._pending)))]
+            finals = read(window)
+            self.found.update(finals)
+            if len(finals) < len(window):
+                self._pending.extendleft(reversed([i for i in window if i not in finals]))
+                break
+        return len(self.found) > before
 
 
 class FinalMove(NamedTuple):
@@ -445,22 +480,19 @@ class BaseOrchestrator(ABC):
 
         Returns the final records found by then (all of them, or those final when the time
         ran out: callers loop on what is left). A waiter on many invocations wakes once, not
-        once per invocation, and looks only at those not yet final. Backends with a
+        once per invocation, and looks at the oldest not yet final first
+        (:class:`PendingFinals`). Backends with a
         notification primitive override this; the default polls with adaptive backoff.
         """
         backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.wait_poll_max_seconds)
         deadline = time.monotonic() + timeout
-        found: dict[InvocationId, InvocationStatusRecord] = {}
-        pending = list(dict.fromkeys(invocation_ids))
+        pending = PendingFinals(invocation_ids)
         while True:
-            finals = self.get_final_records(pending)
-            if finals:
-                found.update(finals)
-                pending = [i for i in pending if i not in finals]
+            if pending.check(self.get_final_records):
                 backoff.reset()
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
-                return found
+                return pending.found
             backoff.sleep(remaining)
 
     def _cached_finals(

@@ -26,6 +26,7 @@ from pynenc.orchestrator.base_orchestrator import (
     InvocationPage,
     InvocationQuery,
     OrchestratorEntry,
+    PendingFinals,
 )
 
 if TYPE_CHECKING:
@@ -185,22 +186,24 @@ class MemOrchestrator(BaseOrchestrator):
         self, invocation_ids: Sequence[InvocationId], timeout: float
     ) -> dict[InvocationId, InvocationStatusRecord]:
         deadline = time.monotonic() + timeout
-        found: dict[InvocationId, InvocationStatusRecord] = {}
-        pending = list(dict.fromkeys(invocation_ids))
+        pending = PendingFinals(invocation_ids)
         with self._final_changed:
             while True:
-                still = []
-                for i in pending:
-                    row = self._rows.get(i)
-                    if row is not None and row.record.status in FINAL_STATUSES:
-                        found[i] = row.record
-                    else:
-                        still.append(i)
-                pending = still
+                pending.check(self._final_rows)
                 remaining = deadline - time.monotonic()
                 if not pending or remaining <= 0:
-                    return found
+                    return pending.found
                 self._final_changed.wait(remaining)
+
+    def _final_rows(
+        self, invocation_ids: list[InvocationId]
+    ) -> dict[InvocationId, InvocationStatusRecord]:
+        finals = {}
+        for invocation_id in invocation_ids:
+            row = self._rows.get(invocation_id)
+            if row is not None and row.record.status in FINAL_STATUSES:
+                finals[invocation_id] = row.record
+        return finals
 
     def _register_heartbeats(
         self, runner_ids: Sequence[str], can_run_atomic_service: bool, now: datetime

@@ -37,6 +37,7 @@ from pynenc.orchestrator.base_orchestrator import (
     InvocationPage,
     InvocationQuery,
     OrchestratorEntry,
+    PendingFinals,
 )
 from pynenc.util.sqlite import (
     Row,
@@ -341,20 +342,16 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         backoff = AdaptiveBackoff(initial=0.0005, maximum=self.conf.wait_poll_max_seconds)
         signal = self.db.results_stored
         last_version: int | None = None
-        found: dict[InvocationId, InvocationStatusRecord] = {}
-        pending = list(dict.fromkeys(invocation_ids))
+        pending = PendingFinals(invocation_ids)
         while True:
             seen = signal.generation
             version = self.db.data_version()
             if version != last_version:
                 last_version = version
-                finals = self.get_final_records(pending)
-                if finals:
-                    found.update(finals)
-                    pending = [i for i in pending if i not in finals]
+                pending.check(self.get_final_records)
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
-                return found
+                return pending.found
             delay = backoff.next_delay()
             if time.monotonic() - started < EAGER_WAIT_SECONDS:
                 delay = min(delay, EAGER_POLL_SECONDS)

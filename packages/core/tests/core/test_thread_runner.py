@@ -58,6 +58,35 @@ def test_a_waiting_task_gives_its_slot_back() -> None:
         assert parent(20).wait(timeout=20) == sum(range(20))
 
 
+def test_a_short_task_that_blocks_does_not_hold_up_other_work() -> None:
+    """Tasks known to be short run in the thread that claims work; when one of them blocks,
+    another thread claims for the free slots instead of the queue waiting behind it."""
+    app = mem_app(max_threads=4)
+    quick = t.bind(app, t.quick_unless)
+    with RunningRunner(ThreadRunner(app)):
+        for i in range(20):
+            assert quick(f"warm-{i}", False).wait(timeout=10) == f"warm-{i}"
+        stuck = quick("stuck", True)
+        wait_until(lambda: stuck.status == InvocationStatus.RUNNING)
+        others = [quick(f"other-{i}", False) for i in range(6)]
+        assert [o.wait(timeout=10) for o in others] == [f"other-{i}" for i in range(6)]
+        assert stuck.status == InvocationStatus.RUNNING, "still blocked while the others ran"
+        t.gate.set()
+        assert stuck.wait(timeout=10) == "stuck"
+
+
+def test_a_task_that_runs_long_is_not_run_by_the_claiming_thread() -> None:
+    """Once a task is known to be slow, the thread that claims work hands it to a pooled
+    thread: four of them block four threads at once."""
+    app = mem_app(max_threads=4)
+    blocked = t.bind(app, t.blocked)
+    with RunningRunner(ThreadRunner(app)):
+        invocations = [blocked(f"slow-{i}") for i in range(4)]
+        wait_until(lambda: app.orchestrator.count_invocations().get(InvocationStatus.RUNNING) == 4)
+        t.gate.set()
+        assert sorted(i.wait(timeout=10) for i in invocations) == [f"slow-{i}" for i in range(4)]
+
+
 def test_a_deep_chain_finishes_on_two_slots() -> None:
     app = mem_app(max_threads=2)
     chain = t.bind(app, t.chain)

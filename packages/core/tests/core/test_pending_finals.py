@@ -52,5 +52,5 @@ def test_the_waiter_is_done_once_every_invocation_was_found_final() -> None:
     store.final.add(IDS[0])
     assert pending.check(store.read)
     assert not pending
-    assert list(pending.found) == IDS[1:3] + [IDS[0]] + IDS[3:]
+    assert list(pending.found) == [*IDS[1:3], IDS[0], *IDS[3:]]
     assert sum(len(read) for read in store.reads) == 3 + 8, "each id read once after the head"

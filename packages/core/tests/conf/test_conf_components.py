@@ -79,6 +79,7 @@ COMPONENT_DEFAULTS: list[tuple[type[ConfigPynencBase], dict[str, Any]]] = [
             "trigger_run_retention_hours": 24.0,
             "trigger_run_max_records": 10000,
             "trigger_loop_interval_seconds": 0.5,
+            "trigger_run_claim_timeout_seconds": 60.0,
             "trigger_index_refresh_seconds": 5.0,
             "trigger_batch_size": 500,
         },

@@ -50,7 +50,7 @@ def test_a_capability_declared_missing_skips_its_tests_naming_the_flag(
         capabilities=Capabilities(concurrent_access=False),
     )
     trigger = report.result("trigger")
-    assert trigger.ok and trigger.skipped == 4, "four racing trigger tests need concurrent_access"
+    assert trigger.ok and trigger.skipped == 5, "five racing trigger tests need concurrent_access"
     assert all("concurrent_access" in reason for _, reason in trigger.skip_reasons)
 
 

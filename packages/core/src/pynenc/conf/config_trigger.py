@@ -46,6 +46,14 @@ class ConfigTrigger(ConfigPynencBase):
         "atomic-service slot (cron ticks are checked and satisfied conditions evaluated at each "
         "pass); the main part of trigger latency while a slot is held.",
     )
+    trigger_run_claim_timeout_seconds = ConfigField(
+        60.0,
+        parser=bounded(parse_float, gt=0),
+        doc="A trigger run claimed this long ago that still created no invocation (its runner "
+        "died, or its registration failed, between the claim and the registration) is claimed "
+        "again and fired by the next pass: a firing is never lost. Keep it well above the "
+        "time one registration can take.",
+    )
     trigger_index_refresh_seconds = ConfigField(
         5.0,
         parser=bounded(parse_float, gt=0),

@@ -143,6 +143,13 @@ class BaseTrigger(ABC):
         """Claim a trigger run; True for exactly one caller per ``trigger_run_id``."""
 
     @abstractmethod
+    def _reclaim_trigger_run(
+        self, trigger_run_id: str, claimed_at: datetime, now: datetime
+    ) -> bool:
+        """Claim an abandoned run again: set its claim time to ``now`` only if it is still
+        ``claimed_at`` and the run has no invocation; True for exactly one caller."""
+
+    @abstractmethod
     def _record_trigger_run_invocations(
         self, trigger_run_id: str, invocation_ids: Sequence[str]
     ) -> None: ...
@@ -188,6 +195,16 @@ class BaseTrigger(ABC):
 
     def claim_trigger_run(self, trigger_run_id: str, trigger_id: str) -> bool:
         return self._claim_trigger_run(trigger_run_id, trigger_id, self.app.clock.now())
+
+    def reclaim_trigger_run(self, run: TriggerRunRecord) -> bool:
+        """Claim ``run`` again if it was abandoned: claimed at least
+        ``trigger_run_claim_timeout_seconds`` ago and still without an invocation (True for
+        exactly one caller, and never for a run that created its invocation)."""
+        now = self.app.clock.now()
+        timeout = timedelta(seconds=self.conf.trigger_run_claim_timeout_seconds)
+        if run.invocation_ids or now - run.claimed_at < timeout:
+            return False
+        return self._reclaim_trigger_run(run.trigger_run_id, run.claimed_at, now)
 
     def purge_old_records(self) -> None:
         """Apply the retention settings; a retention of 0 hours keeps records of any age."""

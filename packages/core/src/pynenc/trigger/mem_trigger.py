@@ -102,6 +102,16 @@ class MemTrigger(BaseTrigger):
             self._runs[trigger_run_id] = TriggerRunRecord(trigger_run_id, trigger_id, now)
             return True
 
+    def _reclaim_trigger_run(
+        self, trigger_run_id: str, claimed_at: datetime, now: datetime
+    ) -> bool:
+        with self._lock:
+            run = self._runs.get(trigger_run_id)
+            if run is None or run.claimed_at != claimed_at or run.invocation_ids:
+                return False
+            self._runs[trigger_run_id] = replace(run, claimed_at=now)
+            return True
+
     def _record_trigger_run_invocations(
         self, trigger_run_id: str, invocation_ids: Sequence[str]
     ) -> None:

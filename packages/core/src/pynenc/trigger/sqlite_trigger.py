@@ -161,6 +161,16 @@ class SQLiteTrigger(SQLiteComponent, BaseTrigger):
         )
         return changed == 1
 
+    def _reclaim_trigger_run(
+        self, trigger_run_id: str, claimed_at: datetime, now: datetime
+    ) -> bool:
+        changed = self.db.execute_rowcount(
+            "UPDATE pynenc_trg_runs SET claimed_at = ? WHERE app_id = ? AND run_id = ? "
+            "AND claimed_at = ? AND invocation_ids = '[]'",
+            (to_micros(now), self._app_id, trigger_run_id, to_micros(claimed_at)),
+        )
+        return changed == 1
+
     def _record_trigger_run_invocations(
         self, trigger_run_id: str, invocation_ids: Sequence[str]
     ) -> None:

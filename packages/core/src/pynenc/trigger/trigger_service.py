@@ -13,8 +13,13 @@ holds the slot it makes a pass every ``trigger_loop_interval_seconds``:
    progress and fires once every one of its conditions has progress, then starts over;
 4. each firing claims its trigger run (an id derived from the trigger and the satisfied
    conditions) before registering the invocation, so a condition processed twice (by two
-   runners, or after a crash) never fires twice. A runner that dies between the claim and the
-   registration loses that one firing (at most once).
+   runners, or after a crash) never fires twice;
+5. a condition is consumed only once every firing it caused created its invocation. A run
+   claimed but still without one (its runner died, or its registration failed, in between)
+   keeps the condition for the next passes, and once ``trigger_run_claim_timeout_seconds``
+   have passed since its claim it is claimed again (compare-and-set on the claim time) and
+   fired: a firing is never lost. Only a runner that dies after registering the invocation and
+   before recording it on the run can make one firing run twice.
 """
 
 from __future__ import annotations
@@ -115,8 +120,10 @@ class TriggerLoop:
                 if definition.requires_all:
                     progress.setdefault(definition.trigger_id, {})[condition_id] = satisfied
                     touched.add(definition.trigger_id)
-                else:
-                    self._fire(definition, [satisfied], report)
+                elif not self._fire(definition, [satisfied], report) and consumed[-1:] == [
+                    valid_id
+                ]:
+                    consumed.pop()  # its firing is under way elsewhere: look again later
         self._save_progress(progress, touched)
         for trigger_id in touched:
             and_trigger = definitions.get(trigger_id)
@@ -232,7 +239,8 @@ class TriggerLoop:
     ) -> None:
         if any(cid not in progress for cid in definition.condition_ids):
             return
-        self._fire(definition, [progress[cid] for cid in definition.condition_ids], report)
+        if not self._fire(definition, [progress[cid] for cid in definition.condition_ids], report):
+            return  # under way elsewhere: the progress stays for a later pass
         self.trigger._remove_valid_conditions(
             [_progress_id(definition.trigger_id, cid) for cid in definition.condition_ids]
         )
@@ -241,8 +249,10 @@ class TriggerLoop:
 
     def _fire(
         self, definition: TriggerDefinition, satisfied: Sequence[_Satisfied], report: PassReport
-    ) -> None:
-        """Claim the run, then register the call and link it to what caused it."""
+    ) -> bool:
+        """Claim the run, then register the call and link it to what caused it. False while
+        the run is claimed elsewhere and has not created its invocation yet (the caller keeps
+        the condition); True once it is settled: fired here, fired before, or impossible."""
         run_id = f"{definition.trigger_id}|" + "+".join(sorted(s.valid_id for s in satisfied))
         context = TriggerContext(
             definition.trigger_id, {s.condition_id: s.context for s in satisfied}
@@ -259,10 +269,19 @@ class TriggerLoop:
                 definition.task_id,
                 run_id,
             )
-            return
+            return True
         trigger = self.trigger
         if not trigger.claim_trigger_run(run_id, definition.trigger_id):
-            return
+            run = trigger.get_trigger_run(run_id)
+            if run is None or run.invocation_ids:
+                return True
+            if not trigger.reclaim_trigger_run(run):
+                return False
+            self.app.logger.warning(
+                "trigger run %s was claimed at %s and never created its invocation; firing it now",
+                run_id,
+                run.claimed_at.isoformat(),
+            )
         trigger._add_trigger_run_sources(
             run_id, [source_id_of(s.condition_id, s.context) for s in satisfied]
         )
@@ -275,6 +294,7 @@ class TriggerLoop:
             invocation.invocation_id[:7],
             definition.task_id,
         )
+        return True
 
 
 def _progress_id(trigger_id: str, condition_id: str) -> str:

@@ -120,6 +120,16 @@ class RedisTrigger(BaseTrigger):
             )
         )
 
+    def _reclaim_trigger_run(
+        self, trigger_run_id: str, claimed_at: datetime, now: datetime
+    ) -> bool:
+        return bool(
+            self.store.script(
+                "trigger_reclaim",
+                [self.store.prefix, trigger_run_id, to_micros(claimed_at), to_micros(now)],
+            )
+        )
+
     def _record_trigger_run_invocations(
         self, trigger_run_id: str, invocation_ids: Sequence[str]
     ) -> None:

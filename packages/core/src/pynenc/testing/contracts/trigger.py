@@ -27,7 +27,7 @@ from pynenc.testing.harness import (
     race,
     wait_until,
 )
-from pynenc.trigger.base_trigger import EventRecord
+from pynenc.trigger.base_trigger import EventRecord, TriggerRunRecord
 from pynenc.trigger.trigger_service import TriggerLoop
 from pynenc.util.clock import FakeClock
 
@@ -51,11 +51,26 @@ def _claim_run(app: Pynenc, run: str, trigger_id: str, _: int) -> bool:
     return app.trigger.claim_trigger_run(run, trigger_id)
 
 
+def _reclaim_run(app: Pynenc, run: TriggerRunRecord, _: int) -> bool:
+    return app.trigger.reclaim_trigger_run(run)
+
+
 # ---------------------------------------------------------------------------------- behaviour
 
 
 def _loop_pass(app: Pynenc, _: int = 0) -> list[InvocationId]:
     return TriggerLoop(app).run_pass().fired
+
+
+def _paid_orders(app: Pynenc, fired: list[InvocationId]) -> list[InvocationId]:
+    """The invocations of ``on_paid_order`` among ``fired`` (a cron trigger of the same module
+    fires too when a test moves the clock on)."""
+    task_id = trigger_tasks.on_paid_order.task_id
+    return [
+        inv.invocation_id
+        for inv in app.state_backend.get_invocations(fired)
+        if inv.task.task_id == task_id
+    ]
 
 
 class TriggerBehaviourScenarios:
@@ -129,6 +144,31 @@ class TriggerBehaviourScenarios:
         assert len(fired) == 1, (
             f"exactly one runner may fire an event's trigger: {len(fired)} invocations from "
             f"{RACERS // 2} racing trigger loops (the trigger-run claim must be atomic)"
+        )
+
+    def test_a_firing_interrupted_after_its_claim_fires_later_exactly_once(
+        self, trigger_app: Pynenc, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The runner that claimed the run died (here: its registration failed) before the
+        invocation existed: the event is kept, and fired once the claim timed out."""
+        event_id = trigger_app.trigger.emit_event("conformance.order", {"order": 9, "kind": "paid"})
+        orchestrator = trigger_app.orchestrator
+
+        def lost_registration(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("the runner died before registering")
+
+        monkeypatch.setattr(orchestrator, "route_call", lost_registration)
+        with pytest.raises(ConnectionError):
+            _loop_pass(trigger_app)
+        monkeypatch.undo()
+        assert _loop_pass(trigger_app) == [], "a run claimed moments ago may still be firing"
+        fake_clock.advance(trigger_app.trigger.conf.trigger_run_claim_timeout_seconds + 1)
+        fired = _paid_orders(trigger_app, _loop_pass(trigger_app) + _loop_pass(trigger_app))
+        assert len(fired) == 1, "the abandoned firing happens once, after the claim timeout"
+        assert trigger_app.trigger.get_invocations_for_event(event_id) == fired
+        fake_clock.advance(trigger_app.trigger.conf.trigger_run_claim_timeout_seconds + 1)
+        assert _paid_orders(trigger_app, _loop_pass(trigger_app)) == [], (
+            "a fired run is never fired again"
         )
 
     def test_a_payload_the_serializer_cannot_store_is_refused(self, trigger_app: Pynenc) -> None:
@@ -418,6 +458,53 @@ class TriggerContract(ConformanceTests, TriggerBehaviourScenarios):
         assert record is not None
         assert (record.trigger_id, record.claimed_at) == (trigger_id, fake_clock.now())
         assert record.invocation_ids == ("inv-1", "inv-2", "inv-3")
+
+    def test_an_abandoned_run_is_claimed_again_once_after_the_claim_timeout(
+        self, clocked_app: Pynenc, fake_clock: FakeClock
+    ) -> None:
+        trigger, run_id = clocked_app.trigger, _id("run")
+        trigger.claim_trigger_run(run_id, _id("trigger"))
+        first = trigger.get_trigger_run(run_id)
+        assert first is not None
+        assert not trigger.reclaim_trigger_run(first), "a run claimed just now is not abandoned"
+        fake_clock.advance(trigger.conf.trigger_run_claim_timeout_seconds + 1)
+        assert trigger.reclaim_trigger_run(first), "a run without invocation past the timeout"
+        assert not trigger.reclaim_trigger_run(first), (
+            "a run is claimed again once: the reclaim must compare-and-set its claim time"
+        )
+        again = trigger.get_trigger_run(run_id)
+        assert again is not None and again.claimed_at == fake_clock.now()
+
+    def test_a_run_that_created_its_invocation_is_never_claimed_again(
+        self, clocked_app: Pynenc, fake_clock: FakeClock
+    ) -> None:
+        trigger, run_id = clocked_app.trigger, _id("run")
+        trigger.claim_trigger_run(run_id, _id("trigger"))
+        claimed = trigger.get_trigger_run(run_id)
+        trigger._record_trigger_run_invocations(run_id, ["inv-1"])
+        fake_clock.advance(trigger.conf.trigger_run_claim_timeout_seconds + 1)
+        assert claimed is not None
+        assert not trigger._reclaim_trigger_run(run_id, claimed.claimed_at, fake_clock.now()), (
+            "a run that recorded its invocation must not be claimed again, even with its "
+            "original claim time"
+        )
+
+    def test_exactly_one_runner_may_claim_an_abandoned_run_again(
+        self, harness: ConformanceHarness, clocked_app: Pynenc, fake_clock: FakeClock
+    ) -> None:
+        harness.require("concurrent_access")
+        trigger = clocked_app.trigger
+        for _ in range(RACE_ROUNDS):
+            run_id = _id("run")
+            trigger.claim_trigger_run(run_id, _id("trigger"))
+            fake_clock.advance(trigger.conf.trigger_run_claim_timeout_seconds + 1)
+            abandoned = trigger.get_trigger_run(run_id)
+            assert abandoned is not None
+            won = race(RACERS, partial(_reclaim_run, clocked_app, abandoned))
+            assert won.count(True) == 1, (
+                f"exactly one runner may claim an abandoned run again: {won.count(True)} of "
+                f"{RACERS} did"
+            )
         assert trigger._get_trigger_run(_id("run")) is None
 
     # ------------------------------------------------------------------ events and purging

@@ -174,10 +174,12 @@ class BaseTrigger(ABC):
     def _get_event(self, event_id: str) -> EventRecord | None: ...
 
     @abstractmethod
-    def _purge_records(self, older_than: datetime, max_events: int, max_runs: int) -> None:
-        """Delete events and trigger runs older than ``older_than``, then all but the newest
-        ``max_events`` events and ``max_runs`` runs (0 keeps all); a purged run's source links
-        go with it."""
+    def _purge_records(
+        self, events_before: datetime, runs_before: datetime, max_events: int, max_runs: int
+    ) -> None:
+        """Delete events emitted before ``events_before`` and trigger runs claimed before
+        ``runs_before``, then all but the newest ``max_events`` events and ``max_runs`` runs
+        (0 keeps all); a purged run's source links go with it."""
 
     @abstractmethod
     def purge(self) -> None:
@@ -207,19 +209,18 @@ class BaseTrigger(ABC):
         return self._reclaim_trigger_run(run.trigger_run_id, run.claimed_at, now)
 
     def purge_old_records(self) -> None:
-        """Apply the retention settings; a retention of 0 hours keeps records of any age."""
-        retentions = [
-            hours
-            for hours in (self.conf.event_retention_hours, self.conf.trigger_run_retention_hours)
-            if hours > 0
-        ]
-        older_than = (
-            self.app.clock.now() - timedelta(hours=min(retentions))
-            if retentions
-            else datetime.min.replace(tzinfo=UTC)
-        )
+        """Apply the retention settings, each to its own records; a retention of 0 hours
+        keeps records of any age."""
+        now = self.app.clock.now()
+
+        def cutoff(hours: float) -> datetime:
+            return now - timedelta(hours=hours) if hours > 0 else datetime.min.replace(tzinfo=UTC)
+
         self._purge_records(
-            older_than, self.conf.event_max_records, self.conf.trigger_run_max_records
+            cutoff(self.conf.event_retention_hours),
+            cutoff(self.conf.trigger_run_retention_hours),
+            self.conf.event_max_records,
+            self.conf.trigger_run_max_records,
         )
 
     # ---- trigger definitions of this process --------------------------------------------

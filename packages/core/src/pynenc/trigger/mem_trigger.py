@@ -145,17 +145,19 @@ class MemTrigger(BaseTrigger):
         with self._lock:
             return self._events.get(event_id)
 
-    def _purge_records(self, older_than: datetime, max_events: int, max_runs: int) -> None:
+    def _purge_records(
+        self, events_before: datetime, runs_before: datetime, max_events: int, max_runs: int
+    ) -> None:
         with self._lock:
             events = sorted(
-                (e for e in self._events.values() if e.emitted_at >= older_than),
+                (e for e in self._events.values() if e.emitted_at >= events_before),
                 key=lambda e: e.emitted_at,
             )
             if max_events > 0:
                 events = events[-max_events:]
             self._events = {e.event_id: e for e in events}
             runs = sorted(
-                (r for r in self._runs.values() if r.claimed_at >= older_than),
+                (r for r in self._runs.values() if r.claimed_at >= runs_before),
                 key=lambda r: r.claimed_at,
             )
             if max_runs > 0:

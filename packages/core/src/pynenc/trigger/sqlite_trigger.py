@@ -246,16 +246,18 @@ class SQLiteTrigger(SQLiteComponent, BaseTrigger):
         code, payload, emitted_at = row
         return EventRecord(event_id, code, payload, from_micros(emitted_at))
 
-    def _purge_records(self, older_than: datetime, max_events: int, max_runs: int) -> None:
-        cutoff = to_micros(older_than)
+    def _purge_records(
+        self, events_before: datetime, runs_before: datetime, max_events: int, max_runs: int
+    ) -> None:
         app_id = self._app_id
         with self.db.transaction() as conn:
-            for table, stamp, key, keep in (
-                ("pynenc_trg_events", "emitted_at", "event_id", max_events),
-                ("pynenc_trg_runs", "claimed_at", "run_id", max_runs),
+            for table, stamp, key, before, keep in (
+                ("pynenc_trg_events", "emitted_at", "event_id", events_before, max_events),
+                ("pynenc_trg_runs", "claimed_at", "run_id", runs_before, max_runs),
             ):
                 conn.execute(
-                    f"DELETE FROM {table} WHERE app_id = ? AND {stamp} < ?", (app_id, cutoff)
+                    f"DELETE FROM {table} WHERE app_id = ? AND {stamp} < ?",
+                    (app_id, to_micros(before)),
                 )
                 if keep > 0:
                     conn.execute(

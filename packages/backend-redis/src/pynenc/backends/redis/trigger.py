@@ -174,9 +174,18 @@ class RedisTrigger(BaseTrigger):
         code, payload, emitted = json.loads(value)
         return EventRecord(event_id, code, payload, from_micros(emitted))
 
-    def _purge_records(self, older_than: datetime, max_events: int, max_runs: int) -> None:
+    def _purge_records(
+        self, events_before: datetime, runs_before: datetime, max_events: int, max_runs: int
+    ) -> None:
         self.store.script(
-            "trigger_purge", [self.store.prefix, to_micros(older_than), max_events, max_runs]
+            "trigger_purge",
+            [
+                self.store.prefix,
+                to_micros(events_before),
+                to_micros(runs_before),
+                max_events,
+                max_runs,
+            ],
         )
 
     def purge(self) -> None:

@@ -62,6 +62,30 @@ def _loop_pass(app: Pynenc, _: int = 0) -> list[InvocationId]:
     return TriggerLoop(app).run_pass().fired
 
 
+def _retention_app(
+    harness: ConformanceHarness,
+    clock: FakeClock,
+    event_hours: float,
+    run_hours: float,
+    max_events: int = 0,
+    max_runs: int = 0,
+) -> Pynenc:
+    return harness.new_app(
+        clock=clock,
+        event_retention_hours=event_hours,
+        trigger_run_retention_hours=run_hours,
+        event_max_records=max_events,
+        trigger_run_max_records=max_runs,
+    )
+
+
+def _store_event_and_run(app: Pynenc, clock: FakeClock) -> tuple[EventRecord, str]:
+    event, run = _event(clock), _id("run")
+    app.trigger._store_event(event)
+    app.trigger.claim_trigger_run(run, _id("trigger"))
+    return event, run
+
+
 def _paid_orders(app: Pynenc, fired: list[InvocationId]) -> list[InvocationId]:
     """The invocations of ``on_paid_order`` among ``fired`` (a cron trigger of the same module
     fires too when a test moves the clock on)."""
@@ -518,21 +542,11 @@ class TriggerContract(ConformanceTests, TriggerBehaviourScenarios):
     def test_records_older_than_the_retention_are_purged(
         self, harness: ConformanceHarness, fake_clock: FakeClock
     ) -> None:
-        app = harness.new_app(
-            clock=fake_clock,
-            event_retention_hours=1.0,
-            trigger_run_retention_hours=1.0,
-            event_max_records=0,
-            trigger_run_max_records=0,
-        )
+        app = _retention_app(harness, fake_clock, 1.0, 1.0)
         trigger = app.trigger
-        old_event, old_run = _event(fake_clock), _id("run")
-        trigger._store_event(old_event)
-        trigger.claim_trigger_run(old_run, _id("trigger"))
+        old_event, old_run = _store_event_and_run(app, fake_clock)
         fake_clock.advance(2 * 3600)
-        new_event, new_run = _event(fake_clock), _id("run")
-        trigger._store_event(new_event)
-        trigger.claim_trigger_run(new_run, _id("trigger"))
+        new_event, new_run = _store_event_and_run(app, fake_clock)
 
         trigger.purge_old_records()
 
@@ -541,16 +555,25 @@ class TriggerContract(ConformanceTests, TriggerBehaviourScenarios):
         assert trigger._get_event(new_event.event_id) == new_event
         assert trigger._get_trigger_run(new_run) is not None
 
+    def test_event_and_run_retentions_apply_each_to_their_own_records(
+        self, harness: ConformanceHarness, fake_clock: FakeClock
+    ) -> None:
+        app = _retention_app(harness, fake_clock, 1.0, 24.0)
+        trigger = app.trigger
+        event, run = _store_event_and_run(app, fake_clock)
+        fake_clock.advance(2 * 3600)
+
+        trigger.purge_old_records()
+
+        assert trigger._get_event(event.event_id) is None, "events are kept 1 hour"
+        assert trigger._get_trigger_run(run) is not None, (
+            "runs are kept 24 hours: the shorter event retention must not purge them"
+        )
+
     def test_records_beyond_the_max_count_are_purged_oldest_first(
         self, harness: ConformanceHarness, fake_clock: FakeClock
     ) -> None:
-        app = harness.new_app(
-            clock=fake_clock,
-            event_retention_hours=1000.0,
-            trigger_run_retention_hours=1000.0,
-            event_max_records=2,
-            trigger_run_max_records=2,
-        )
+        app = _retention_app(harness, fake_clock, 1000.0, 1000.0, max_events=2, max_runs=2)
         trigger = app.trigger
         events, runs = [], []
         for _ in range(4):
@@ -578,16 +601,8 @@ class TriggerContract(ConformanceTests, TriggerBehaviourScenarios):
     def test_a_retention_of_zero_keeps_records_of_any_age(
         self, harness: ConformanceHarness, fake_clock: FakeClock
     ) -> None:
-        app = harness.new_app(
-            clock=fake_clock,
-            event_retention_hours=0.0,
-            trigger_run_retention_hours=0.0,
-            event_max_records=0,
-            trigger_run_max_records=0,
-        )
-        event, run = _event(fake_clock), _id("run")
-        app.trigger._store_event(event)
-        app.trigger.claim_trigger_run(run, _id("trigger"))
+        app = _retention_app(harness, fake_clock, 0.0, 0.0)
+        event, run = _store_event_and_run(app, fake_clock)
         fake_clock.advance(10 * 365 * 24 * 3600)
         app.trigger.purge_old_records()
         assert app.trigger._get_event(event.event_id) == event

@@ -1,6 +1,6 @@
--- Drop events and runs older than the cutoff, then all but the newest `max` of each (0 keeps
--- all); a dropped run takes its source links with it.
--- ARGV: 1 prefix, 2 cutoff (us), 3 max events, 4 max runs.
+-- Drop events and runs older than their cutoffs, then all but the newest `max` of each (0
+-- keeps all); a dropped run takes its source links with it.
+-- ARGV: 1 prefix, 2 events cutoff (us), 3 runs cutoff (us), 4 max events, 5 max runs.
 local function drop_run(run)
   for _, source in ipairs(redis.call('SMEMBERS', P .. 't:rs:' .. run)) do
     redis.call('ZREM', P .. 't:src:' .. source, run)
@@ -13,8 +13,8 @@ local function drop_event(event)
   redis.call('HDEL', P .. 't:ev', event)
   redis.call('ZREM', P .. 't:evs', event)
 end
-local function purge(order, keep, drop)
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. order, '-inf', '(' .. ARGV[2])) do
+local function purge(order, cutoff, keep, drop)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. order, '-inf', '(' .. cutoff)) do
     drop(member)
   end
   if keep > 0 then
@@ -23,6 +23,6 @@ local function purge(order, keep, drop)
     end
   end
 end
-purge('t:evs', tonumber(ARGV[3]), drop_event)
-purge('t:runs', tonumber(ARGV[4]), drop_run)
+purge('t:evs', ARGV[2], tonumber(ARGV[4]), drop_event)
+purge('t:runs', ARGV[3], tonumber(ARGV[5]), drop_run)
 return 1

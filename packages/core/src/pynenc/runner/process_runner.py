@@ -93,6 +93,15 @@ class ProcessRunner(BaseRunner):
                 # run once in the fork server, not again in every child (see the module)
                 os.environ[MAIN_PATH_VARIABLE] = main_path
             self._mp.set_forkserver_preload(["pynenc.runner.forkserver_preload"])
+            # start the fork server now (the first invocation does not wait for it), then take
+            # the variables back: only the fork server reads them
+            from multiprocessing import forkserver
+
+            try:
+                forkserver.ensure_running()
+            finally:
+                os.environ.pop(PRELOAD_VARIABLE, None)
+                os.environ.pop(MAIN_PATH_VARIABLE, None)
         self._messages = self._mp.Queue()
 
     def _modules_children_use(self) -> list[str]:

@@ -43,6 +43,11 @@ MAIN_PATH_VARIABLE = "PYNENC_FORKSERVER_MAIN_PATH"
 PRELOAD_VARIABLE = "PYNENC_FORKSERVER_PRELOAD"
 """The modules (comma-separated) :mod:`pynenc.runner.forkserver_preload` imports."""
 
+_RETRIEVE_SECONDS = 0.01
+"""Longest single wait of the parent for new work: a backend that polls (SQLite) starts each
+wait with its shortest interval, so new work is seen within a few milliseconds even after a
+long idle spell (about 2% of a core while idle, against 1.5% with 50 ms; W2 22 ms against 36)."""
+
 _PAUSED = "paused"
 _RESUME = "resume"
 _DONE = "done"
@@ -132,7 +137,7 @@ class ProcessRunner(BaseRunner):
             self._handle_messages(timeout=self.conf.runner_poll_timeout_seconds)
             return
         delivered = self.app.broker.retrieve_invocations(
-            free, timeout=min(0.05, self.conf.runner_poll_timeout_seconds)
+            free, timeout=min(_RETRIEVE_SECONDS, self.conf.runner_poll_timeout_seconds)
         )
         for invocation_id in delivered:
             self._start_child(invocation_id)

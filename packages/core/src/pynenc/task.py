@@ -51,6 +51,7 @@ class Task(Generic[Params, Result]):
         self.task_id = TaskId(func.__module__, func.__qualname__)
         self.options: dict[str, Any] = dict(options or {})
         self.signature = inspect.signature(func)
+        self._positional_names = _plain_positional_names(self.signature)
         self.is_async = inspect.iscoroutinefunction(func)
         config_options = {k: v for k, v in self.options.items() if k != "triggers"}
         self.conf = ConfigTask(self.task_id.key, config_options, sources=app.config_sources)
@@ -84,6 +85,9 @@ class Task(Generic[Params, Result]):
 
     def bind_arguments(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Arguments by name with defaults applied; a call the signature rejects raises."""
+        names = self._positional_names
+        if names is not None and not kwargs and len(args) == len(names):
+            return dict(zip(names, args, strict=True))  # the common call, without inspect
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -158,3 +162,13 @@ class Task(Generic[Params, Result]):
         from pynenc.app import _load_task
 
         return (_load_task, (self.app.app_id, self.task_id.key))
+
+
+def _plain_positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names of a signature whose parameters are all plain (positional or
+    keyword, no ``*args``/``**kwargs``, no keyword-only or positional-only ones): a call that
+    passes each of them positionally binds without ``Signature.bind``. None otherwise."""
+    parameters = signature.parameters.values()
+    if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+        return tuple(signature.parameters)
+    return None

@@ -32,6 +32,14 @@ def blocked(key: str) -> str:
     return key
 
 
+def keyword_only(x: int, *, scale: int = 2) -> int:
+    return x * scale
+
+
+def variadic(*values: int, **named: int) -> int:
+    return sum(values) + sum(named.values())
+
+
 def quick_unless(key: str, block: bool) -> str:
     """Returns at once, unless ``block``: then it waits for the gate (a task known to be short
     that sometimes is not)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import pytest
@@ -37,6 +38,38 @@ def test_arguments_are_bound_with_defaults(app: Pynenc) -> None:
     add = t.bind(app, t.add)
     assert add(1).call.arguments == {"x": 1, "y": 10}
     assert add(1).call.call_id == add(x=1, y=10).call.call_id
+
+
+@pytest.mark.parametrize(
+    ("func", "args", "kwargs"),
+    [
+        (t.add, (1, 2), {}),
+        (t.add, (1,), {}),
+        (t.add, (), {"x": 1}),
+        (t.add, (1,), {"y": 3}),
+        (t.add, (1, 2, 3), {}),
+        (t.add, (), {}),
+        (t.keyword_only, (4,), {}),
+        (t.keyword_only, (4,), {"scale": 3}),
+        (t.keyword_only, (4, 5), {}),
+        (t.variadic, (1, 2), {"z": 3}),
+        (t.variadic, (), {}),
+    ],
+)
+def test_binding_matches_the_signature_for_every_kind_of_call(
+    app: Pynenc, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Plain positional calls take a fast path; it must bind exactly as the signature does."""
+    task = t.bind(app, func)
+    signature = inspect.signature(func)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        with pytest.raises(InvalidCallArgumentsError):
+            task.bind_arguments(args, kwargs)
+        return
+    bound.apply_defaults()
+    assert task.bind_arguments(args, kwargs) == dict(bound.arguments)
 
 
 def test_a_wrong_call_fails_in_the_caller_and_registers_nothing(app: Pynenc) -> None:

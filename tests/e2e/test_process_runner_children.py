@@ -24,6 +24,11 @@ app = Pynenc(
 @app.task
 def add(x: int, y: int) -> int:
     return x + y
+
+
+@app.task
+def pid() -> int:
+    return os.getpid()
 """
 
 MAIN = """
@@ -67,3 +72,61 @@ def test_children_do_not_run_the_parents_main_script_again(tmp_path: Path) -> No
     assert done.stdout.strip() == "21", "six invocations ran in their own processes"
     # the parent ran it as __main__ and the fork server once as __mp_main__; no child did
     assert sorted(mark.read_text().split()) == ["__main__", "__mp_main__"]
+
+
+SPARE = """
+import os
+import time
+
+from children_tasks import app, pid
+
+from pynenc.runner.process_runner import ProcessRunner
+from pynenc.testing.harness import RunningRunner
+
+if __name__ == "__main__":
+    runner = ProcessRunner(app)
+
+    def ready_spare():
+        deadline = time.monotonic() + 30
+        while runner._spare is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the runner thread starts the spare (a poll with a deadline)
+        return runner._spare.process
+
+    running = RunningRunner(runner).start()
+    try:
+        spares = []
+        ran_in = []
+        for _ in range(3):
+            spare = ready_spare()
+            spares.append(spare.pid if spare.is_alive() else None)
+            ran_in.append(pid().wait(timeout=60))
+        last_spare = ready_spare()
+    finally:
+        running.stop()
+    print(spares == ran_in, len(set(ran_in)) == 3, last_spare.is_alive(), last_spare.exitcode)
+"""
+
+
+def test_a_spare_process_started_ahead_takes_each_invocation_and_stops_with_the_runner(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "children_tasks.py").write_text(textwrap.dedent(TASKS))
+    (tmp_path / "main.py").write_text(textwrap.dedent(SPARE))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYNENC")},
+        "DB_PATH": str(tmp_path / "db.sqlite"),
+        "MARK_FILE": str(tmp_path / "mark.txt"),
+    }
+    done = subprocess.run(
+        [sys.executable, "main.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    same, distinct, alive, exitcode = done.stdout.split()
+    assert same == "True", "each invocation ran in the spare that was waiting for it"
+    assert distinct == "True", "one process per invocation"
+    assert (alive, exitcode) == ("False", "0"), "the last spare exits cleanly with the runner"

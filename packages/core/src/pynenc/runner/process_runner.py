@@ -4,8 +4,11 @@ Isolation is total (a task that leaks memory or crashes takes only its own proce
 of a process start per invocation; processes are forked from a clean fork server that has the
 app's module preloaded, so a start costs milliseconds.
 
-The parent claims each invocation for a child context of its own, starts the child, and keeps
-the count of running children under ``max_processes``. A child whose task waits on other
+The parent claims each invocation for a child context of its own, hands it to a process, and
+keeps the count of running children under ``max_processes``. One process is always started
+ahead, waiting for its invocation (a spare): an invocation that arrives goes to it at once, so
+its start (several milliseconds) is not on the invocation's path, and the next spare starts
+while it runs. Each process still runs exactly one invocation. A child whose task waits on other
 invocations moves to PAUSED and gives its slot back; when the results are in it asks the parent
 for a slot (resumes go before new work) and moves back to RUNNING. A child that dies leaves its
 invocation to the parent, which kills and reroutes it.
@@ -20,6 +23,7 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from multiprocessing import spawn
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue as MpQueue
 from multiprocessing.synchronize import Event as MpEvent
@@ -64,6 +68,15 @@ class _Child:
     finished: bool = False
 
 
+@dataclass
+class _Spare:
+    """A process started ahead, waiting on ``assign`` for its invocation."""
+
+    process: BaseProcess
+    assign: Connection
+    resume: MpEvent
+
+
 class ProcessRunner(BaseRunner):
     """Runs each invocation in its own process, at most ``max_processes`` at once."""
 
@@ -78,6 +91,7 @@ class ProcessRunner(BaseRunner):
             "forkserver" if "forkserver" in methods else "spawn"
         )
         self._messages: MpQueue[tuple[str, str]] | None = None
+        self._spare: _Spare | None = None
 
     @staticmethod
     def mem_compatible() -> bool:
@@ -108,6 +122,7 @@ class ProcessRunner(BaseRunner):
                 os.environ.pop(PRELOAD_VARIABLE, None)
                 os.environ.pop(MAIN_PATH_VARIABLE, None)
         self._messages = self._mp.Queue()
+        self._ready_spare()
 
     def _modules_children_use(self) -> list[str]:
         """The modules of the app, of its components and of the tasks known here: the fork
@@ -131,6 +146,7 @@ class ProcessRunner(BaseRunner):
     def runner_loop_iteration(self) -> None:
         self._handle_messages()
         self._reap_children()
+        self._ready_spare()
         self._grant_resumes()
         free = self._free_slots()
         if free <= 0 or any(c.wants_resume for c in self._children.values()):
@@ -156,16 +172,73 @@ class ProcessRunner(BaseRunner):
         if not self.app.orchestrator.claim_invocations([invocation_id], child_ctx):
             return
         assert self._messages is not None
-        resume = self._mp.Event()
-        process = self._mp.Process(
-            target=run_invocation_in_child,
-            args=(self.app, child_ctx, invocation_id, self._messages, resume),
-            name=f"pynenc-{invocation_id[:7]}",
-        )
-        process.start()
+        started = self._assign_to_spare(child_ctx, invocation_id)
+        if started is None:
+            resume = self._mp.Event()
+            process = self._mp.Process(
+                target=run_invocation_in_child,
+                args=(self.app, child_ctx, invocation_id, self._messages, resume),
+                name=f"pynenc-{invocation_id[:7]}",
+            )
+            process.start()
+            started = (process, resume)
+        process, resume = started
         child_ctx = replace(child_ctx, pid=process.pid or 0)
         self._register_new_child_runner_context(child_ctx)
         self._children[child_ctx.runner_id] = _Child(child_ctx, invocation_id, process, resume)
+        self._ready_spare()
+
+    def _ready_spare(self) -> None:
+        """Start the next spare process if there is none (or it died)."""
+        if self._spare is not None and self._spare.process.is_alive():
+            return
+        if self._spare is not None:
+            self._discard_spare()
+        if not self.running or self._messages is None:
+            return
+        receive, send = self._mp.Pipe(duplex=False)
+        resume = self._mp.Event()
+        process = self._mp.Process(
+            target=run_spare_child,
+            args=(self.app, receive, self._messages, resume),
+            name="pynenc-spare",
+        )
+        process.start()
+        receive.close()
+        self._spare = _Spare(process, send, resume)
+
+    def _assign_to_spare(
+        self, child_ctx: RunnerContext, invocation_id: InvocationId
+    ) -> tuple[BaseProcess, MpEvent] | None:
+        """Hand the invocation to the spare process; None when there is no live one."""
+        spare, self._spare = self._spare, None
+        if spare is None or not spare.process.is_alive():
+            if spare is not None:
+                spare.assign.close()
+            return None
+        try:
+            spare.assign.send((replace(child_ctx, pid=spare.process.pid or 0), invocation_id))
+        except OSError:
+            spare.assign.close()
+            spare.process.kill()
+            return None
+        spare.assign.close()
+        return spare.process, spare.resume
+
+    def _discard_spare(self) -> None:
+        """Let the spare process go (it exits without running anything)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return
+        try:
+            spare.assign.send(None)
+        except OSError:
+            pass
+        spare.assign.close()
+        spare.process.join(2)
+        if spare.process.is_alive():
+            spare.process.kill()
+            spare.process.join(2)
 
     def _handle_messages(self, timeout: float = 0.0) -> None:
         if self._messages is None:
@@ -228,6 +301,7 @@ class ProcessRunner(BaseRunner):
 
     def _on_stop_runner_loop(self) -> None:
         """Let children finish within the grace period, then kill the rest and reroute."""
+        self._discard_spare()
         deadline = time.monotonic() + self.conf.graceful_shutdown_timeout_seconds
         while self._children and time.monotonic() < deadline:
             self._handle_messages(timeout=0.05)
@@ -315,6 +389,28 @@ class _ProcessRunnerChild(BaseRunner):
                 running_invocation_id, InvocationStatus.RUNNING, self.runner_context
             )
         return finals
+
+
+def run_spare_child(
+    app: Pynenc,
+    assignments: Connection,
+    messages: MpQueue[tuple[str, str]],
+    resume: MpEvent,
+) -> None:
+    """Entry point of a spare process: wait for an invocation from the parent, run it and
+    exit; exit at once when the parent sends nothing (None) or goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        assignment = assignments.recv()
+    except (EOFError, OSError):
+        return
+    finally:
+        assignments.close()
+    if assignment is None:
+        return
+    child_context, invocation_id = assignment
+    run_invocation_in_child(app, child_context, invocation_id, messages, resume)
 
 
 def run_invocation_in_child(

@@ -51,14 +51,14 @@ if __name__ == "__main__":
 """
 
 
-def test_children_do_not_run_the_parents_main_script_again(tmp_path: Path) -> None:
+def _run_main(tmp_path: Path, main: str) -> str:
+    """Run ``main`` as a script next to the tasks module, on a database of its own; its output."""
     (tmp_path / "children_tasks.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "main.py").write_text(textwrap.dedent(MAIN))
-    mark = tmp_path / "mark.txt"
+    (tmp_path / "main.py").write_text(textwrap.dedent(main))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PYNENC")},
         "DB_PATH": str(tmp_path / "db.sqlite"),
-        "MARK_FILE": str(mark),
+        "MARK_FILE": str(tmp_path / "mark.txt"),
     }
     done = subprocess.run(
         [sys.executable, "main.py"],
@@ -69,9 +69,14 @@ def test_children_do_not_run_the_parents_main_script_again(tmp_path: Path) -> No
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "21", "six invocations ran in their own processes"
+    return done.stdout
+
+
+def test_children_do_not_run_the_parents_main_script_again(tmp_path: Path) -> None:
+    stdout = _run_main(tmp_path, MAIN)
+    assert stdout.strip() == "21", "six invocations ran in their own processes"
     # the parent ran it as __main__ and the fork server once as __mp_main__; no child did
-    assert sorted(mark.read_text().split()) == ["__main__", "__mp_main__"]
+    assert sorted((tmp_path / "mark.txt").read_text().split()) == ["__main__", "__mp_main__"]
 
 
 SPARE = """
@@ -110,23 +115,7 @@ if __name__ == "__main__":
 def test_a_spare_process_started_ahead_takes_each_invocation_and_stops_with_the_runner(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "children_tasks.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "main.py").write_text(textwrap.dedent(SPARE))
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PYNENC")},
-        "DB_PATH": str(tmp_path / "db.sqlite"),
-        "MARK_FILE": str(tmp_path / "mark.txt"),
-    }
-    done = subprocess.run(
-        [sys.executable, "main.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    same, distinct, alive, exitcode = done.stdout.split()
+    same, distinct, alive, exitcode = _run_main(tmp_path, SPARE).split()
     assert same == "True", "each invocation ran in the spare that was waiting for it"
     assert distinct == "True", "one process per invocation"
     assert (alive, exitcode) == ("False", "0"), "the last spare exits cleanly with the runner"

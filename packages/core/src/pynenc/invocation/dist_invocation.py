@@ -71,10 +71,13 @@ class DistributedInvocation(BaseInvocation[Params, Result]):
         self.workflow = workflow
 
     @classmethod
-    def new(cls, call: Call[Params, Result]) -> DistributedInvocation[Params, Result]:
-        """A fresh invocation whose parent (and workflow) is the invocation running now."""
+    def new(
+        cls, call: Call[Params, Result], invocation_id: InvocationId | None = None
+    ) -> DistributedInvocation[Params, Result]:
+        """A fresh invocation whose parent (and workflow) is the invocation running now; its id
+        is ``invocation_id`` when given (one derived from what caused it), else a new one."""
         parent = context.current_invocation.get()
-        invocation_id = new_invocation_id()
+        invocation_id = invocation_id or new_invocation_id()
         workflow = None
         if call.task.is_workflow:
             workflow = WorkflowIdentity(

@@ -18,12 +18,14 @@ holds the slot it makes a pass every ``trigger_loop_interval_seconds``:
    claimed but still without one (its runner died, or its registration failed, in between)
    keeps the condition for the next passes, and once ``trigger_run_claim_timeout_seconds``
    have passed since its claim it is claimed again (compare-and-set on the claim time) and
-   fired: a firing is never lost. Only a runner that dies after registering the invocation and
-   before recording it on the run can make one firing run twice.
+   fired: a firing is never lost. The invocation's id is derived from the run, so a runner that
+   died after registering it and before recording it on the run left an invocation the next
+   claim finds and records instead of registering a second one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pynenc.call import Call
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.identifiers.task_id import TaskId
+from pynenc.invocation.dist_invocation import DistributedInvocation
 from pynenc.runner.atomic_services import AtomicGlobalService, AtomicServiceContext
 from pynenc.trigger.conditions import (
     ConditionContext,
@@ -282,10 +285,17 @@ class TriggerLoop:
                 run_id,
                 run.claimed_at.isoformat(),
             )
+            invocation_id = run_invocation_id(self.app.app_id, run_id)
+            if self.app.orchestrator.get_status_records([invocation_id]):
+                # registered by the runner that claimed it first, which died before recording
+                trigger._record_trigger_run_invocations(run_id, [invocation_id])
+                return True
         trigger._add_trigger_run_sources(
             run_id, [source_id_of(s.condition_id, s.context) for s in satisfied]
         )
-        invocation = self.app.orchestrator.route_call(call)
+        [invocation] = self.app.orchestrator.register_and_route(
+            [DistributedInvocation.new(call, run_invocation_id(self.app.app_id, run_id))]
+        )
         trigger._record_trigger_run_invocations(run_id, [invocation.invocation_id])
         report.fired.append(invocation.invocation_id)
         self.app.logger.debug(
@@ -295,6 +305,12 @@ class TriggerLoop:
             definition.task_id,
         )
         return True
+
+
+def run_invocation_id(app_id: str, run_id: str) -> InvocationId:
+    """The id of the invocation a trigger run creates: derived from the run, so every attempt
+    at the same run names the same invocation."""
+    return InvocationId(hashlib.sha256(f"{app_id}|trigger-run|{run_id}".encode()).hexdigest()[:32])
 
 
 def _progress_id(trigger_id: str, condition_id: str) -> str:

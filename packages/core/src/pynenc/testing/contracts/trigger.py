@@ -18,6 +18,7 @@ from pynenc.exceptions import InvalidEventError
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.invocation.base_invocation import BaseInvocation
 from pynenc.invocation.status import InvocationStatus
+from pynenc.orchestrator.base_orchestrator import InvocationQuery
 from pynenc.testing import trigger_tasks
 from pynenc.testing.harness import (
     RUNNER_CONFIG,
@@ -181,7 +182,7 @@ class TriggerBehaviourScenarios:
         def lost_registration(*args: Any, **kwargs: Any) -> Any:
             raise ConnectionError("the runner died before registering")
 
-        monkeypatch.setattr(orchestrator, "route_call", lost_registration)
+        monkeypatch.setattr(orchestrator, "register_and_route", lost_registration)
         with pytest.raises(ConnectionError):
             _loop_pass(trigger_app)
         monkeypatch.undo()
@@ -193,6 +194,31 @@ class TriggerBehaviourScenarios:
         fake_clock.advance(trigger_app.trigger.conf.trigger_run_claim_timeout_seconds + 1)
         assert _paid_orders(trigger_app, _loop_pass(trigger_app)) == [], (
             "a fired run is never fired again"
+        )
+
+    def test_a_firing_registered_but_not_recorded_is_recorded_not_fired_again(
+        self, trigger_app: Pynenc, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The runner died after registering the invocation and before recording it on the
+        run: once the claim timed out, the next pass finds that invocation and records it."""
+        event_id = trigger_app.trigger.emit_event("conformance.order", {"order": 8, "kind": "paid"})
+        trigger = trigger_app.trigger
+
+        def lost_record(*args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("the runner died before recording its invocation")
+
+        monkeypatch.setattr(trigger, "_record_trigger_run_invocations", lost_record)
+        with pytest.raises(ConnectionError):
+            _loop_pass(trigger_app)
+        monkeypatch.undo()
+        registered = trigger_app.orchestrator.query_invocations(
+            InvocationQuery(task_ids=frozenset({trigger_tasks.on_paid_order.task_id.key}))
+        ).invocation_ids
+        assert len(registered) == 1
+        fake_clock.advance(trigger.conf.trigger_run_claim_timeout_seconds + 1)
+        assert _paid_orders(trigger_app, _loop_pass(trigger_app) + _loop_pass(trigger_app)) == []
+        assert trigger.get_invocations_for_event(event_id) == registered, (
+            "the invocation the first attempt registered is recorded, and no second one made"
         )
 
     def test_a_payload_the_serializer_cannot_store_is_refused(self, trigger_app: Pynenc) -> None:

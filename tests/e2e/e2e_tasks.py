@@ -18,7 +18,7 @@ def square(x: int) -> int:
 
 @app.task
 def slow_square(x: int, seconds: float) -> int:
-    time.sleep(seconds)
+    time.sleep(seconds)  # the task's own work, not a wait on something
     return x * x
 
 

@@ -45,7 +45,7 @@ class NonAtomicOrchestrator(MemOrchestrator):
         previous = row.record if row else None
         if row is None or not rule.allows(previous, record.runner_id or ""):
             return CasResult(False, previous)
-        time.sleep(RACE_WINDOW_SECONDS)
+        time.sleep(RACE_WINDOW_SECONDS)  # the deliberate flaw: a gap between check and write
         with self._lock:
             row.record = record
         return CasResult(True, previous)

@@ -16,6 +16,7 @@ from pynenc.exceptions import (
 )
 from pynenc.identifiers.call_id import CallId
 from pynenc.identifiers.invocation_id import InvocationId, new_invocation_id
+from pynenc.identifiers.task_id import TaskId
 from pynenc.invocation import context
 from pynenc.invocation.base_invocation import BaseInvocation, BaseInvocationGroup
 from pynenc.invocation.status import InvocationStatus, InvocationStatusRecord
@@ -53,6 +54,41 @@ class InvocationDTO:
             call_id=CallId.from_key(data["call_id"]),
             parent_invocation_id=data.get("parent_invocation_id"),
             workflow=WorkflowIdentity.from_dict(workflow) if workflow else None,
+        )
+
+    @classmethod
+    def pair_from_columns(
+        cls,
+        invocation_id: str,
+        call_key: str,
+        parent_invocation_id: str | None,
+        workflow_id: str | None,
+        workflow_type: str | None,
+        parent_workflow_id: str | None,
+        serialized_arguments: dict[str, str],
+    ) -> tuple[InvocationDTO, CallDTO]:
+        """The invocation and its call from the flat values a backend stores them as (a
+        workflow only when ``workflow_id`` is set)."""
+        from pynenc.models.call_dto import CallDTO
+
+        call_id = CallId.from_key(call_key)
+        workflow = (
+            WorkflowIdentity(
+                InvocationId(workflow_id),
+                TaskId.from_key(workflow_type or ""),
+                InvocationId(parent_workflow_id) if parent_workflow_id else None,
+            )
+            if workflow_id
+            else None
+        )
+        return (
+            cls(
+                InvocationId(invocation_id),
+                call_id,
+                InvocationId(parent_invocation_id) if parent_invocation_id else None,
+                workflow,
+            ),
+            CallDTO(call_id, serialized_arguments),
         )
 
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from pynenc.conf.config_state_backend import ConfigStateBackendSQLite
-from pynenc.identifiers.call_id import CallId
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.identifiers.task_id import TaskId
 from pynenc.invocation.status import InvocationStatus, InvocationStatusRecord
@@ -66,22 +65,10 @@ def _history(row: Row) -> InvocationHistory:
 
 def _dto_pair(row: Row) -> tuple[InvocationDTO, CallDTO]:
     from pynenc.invocation.dist_invocation import InvocationDTO
-    from pynenc.models.call_dto import CallDTO
 
     inv_id, call_key, parent_id, wf_id, wf_type, parent_wf_id, arguments = row
-    call_id = CallId.from_key(call_key)
-    workflow = (
-        WorkflowIdentity(
-            InvocationId(wf_id),
-            TaskId.from_key(wf_type),
-            InvocationId(parent_wf_id) if parent_wf_id else None,
-        )
-        if wf_id
-        else None
-    )
-    return (
-        InvocationDTO(InvocationId(inv_id), call_id, parent_id, workflow),
-        CallDTO(call_id, json.loads(arguments)),
+    return InvocationDTO.pair_from_columns(
+        inv_id, call_key, parent_id, wf_id, wf_type, parent_wf_id, json.loads(arguments)
     )
 
 

@@ -8,7 +8,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pynenc.identifiers.call_id import CallId
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.identifiers.task_id import TaskId
 from pynenc.invocation.status import InvocationStatus, InvocationStatusRecord
@@ -136,22 +135,10 @@ def encode_invocation(invocation: InvocationDTO, call: CallDTO) -> str:
 
 def decode_invocation(invocation_id: str, encoded: str) -> tuple[InvocationDTO, CallDTO]:
     from pynenc.invocation.dist_invocation import InvocationDTO
-    from pynenc.models.call_dto import CallDTO
 
     call_key, parent_id, wf_id, wf_type, parent_wf_id, arguments = json.loads(encoded)
-    call_id = CallId.from_key(call_key)
-    workflow = (
-        WorkflowIdentity(
-            InvocationId(wf_id),
-            TaskId.from_key(wf_type),
-            InvocationId(parent_wf_id) if parent_wf_id else None,
-        )
-        if wf_id
-        else None
-    )
-    return (
-        InvocationDTO(InvocationId(invocation_id), call_id, parent_id, workflow),
-        CallDTO(call_id, arguments),
+    return InvocationDTO.pair_from_columns(
+        invocation_id, call_key, parent_id, wf_id, wf_type, parent_wf_id, arguments
     )
 
 

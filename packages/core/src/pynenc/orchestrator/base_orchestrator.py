@@ -176,8 +176,8 @@ class PendingFinals:
 
 
 class FinalMove(NamedTuple):
-    """The arguments of :meth:`BaseOrchestrator._finalize`, in its order, handed on whole by
-    the steps that fuse a final move with more work."""
+    """A final move (:meth:`BaseOrchestrator._finalize`): the transition with its history and
+    the result or exception it stores."""
 
     invocation_id: InvocationId
     rule: TransitionRule
@@ -425,27 +425,20 @@ class BaseOrchestrator(ABC):
     ) -> tuple[CasResult, dict[InvocationId, Claim]]:
         """:meth:`_finalize`, then, when it applied, a round (:meth:`_claim_round`, which
         must not wait: ``request.timeout`` is 0) for the slot the finished invocation frees."""
-        result = self._finalize(*move)
+        result = self._finalize(move)
         return result, self._claim_round(request) if result.applied else {}
 
-    def _finalize(
-        self,
-        invocation_id: InvocationId,
-        rule: TransitionRule,
-        record: InvocationStatusRecord,
-        history: InvocationHistory,
-        serialized_result: str | None,
-        serialized_exception: str | None,
-    ) -> CasResult:
+    def _finalize(self, move: FinalMove) -> CasResult:
         """A final move: status and history, then the result or exception, then the wake-up
         of waiters (which must find the result stored)."""
-        result = self._cas_status_and_history(invocation_id, rule, record, history)
+        invocation_id = move.invocation_id
+        result = self._cas_status_and_history(invocation_id, move.rule, move.record, move.history)
         if result.applied:
             backend = self.app.state_backend
-            if serialized_result is not None:
-                backend._set_result(invocation_id, serialized_result)
-            if serialized_exception is not None:
-                backend._set_exception(invocation_id, serialized_exception)
+            if move.serialized_result is not None:
+                backend._set_result(invocation_id, move.serialized_result)
+            if move.serialized_exception is not None:
+                backend._set_exception(invocation_id, move.serialized_exception)
             self._notify_final([invocation_id])
         return result
 
@@ -951,20 +944,19 @@ class BaseOrchestrator(ABC):
         a ``request``, the claim round that follows it."""
         record = InvocationStatusRecord(status, runner_ctx.runner_id, self.app.clock.now())
         self.app.state_backend.store_runner_context(runner_ctx)
-        rule = transition_rule(status)
-        history = _history(invocation_id, record, runner_ctx)
+        move = FinalMove(
+            invocation_id,
+            transition_rule(status),
+            record,
+            _history(invocation_id, record, runner_ctx),
+            serialized_result,
+            serialized_exception,
+        )
         claims: dict[InvocationId, Claim] = {}
         if request is None:
-            result = self._finalize(
-                invocation_id, rule, record, history, serialized_result, serialized_exception
-            )
+            result = self._finalize(move)
         else:
-            result, claims = self._finalize_and_claim(
-                FinalMove(
-                    invocation_id, rule, record, history, serialized_result, serialized_exception
-                ),
-                request,
-            )
+            result, claims = self._finalize_and_claim(move, request)
         if not result.applied:
             self._raise_refusal(invocation_id, result, status, runner_ctx)
         self._after_change(invocation_id, record)

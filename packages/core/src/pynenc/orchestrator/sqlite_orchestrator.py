@@ -174,6 +174,11 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         step runs as one transaction (one commit instead of one per component)."""
         return getattr(self.app.state_backend, "db", None) is self.db
 
+    def _one_transaction(self) -> AbstractContextManager[object]:
+        """A transaction around a composite step when it shares the database; else nothing
+        (each component commits its own writes)."""
+        return self.db.transaction() if self._shares_database() else nullcontext()
+
     def _cas_status_and_history(
         self,
         invocation_id: InvocationId,
@@ -181,9 +186,7 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         record: InvocationStatusRecord,
         history: InvocationHistory,
     ) -> CasResult:
-        if not self._shares_database():
-            return super()._cas_status_and_history(invocation_id, rule, record, history)
-        with self.db.transaction():
+        with self._one_transaction():
             return super()._cas_status_and_history(invocation_id, rule, record, history)
 
     def _claim_many(
@@ -192,15 +195,13 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         record: InvocationStatusRecord,
         histories: dict[InvocationId, InvocationHistory],
     ) -> dict[InvocationId, CasResult]:
-        if not self._shares_database():
-            return super()._claim_many(invocation_ids, record, histories)
-        with self.db.transaction():
+        with self._one_transaction():
             return super()._claim_many(invocation_ids, record, histories)
 
     def _claim_step(self) -> AbstractContextManager[object]:
         """The claims (and starts) of each batch of a round, and the acknowledgement of its
         messages, in one transaction."""
-        return self.db.transaction() if self._shares_database() else nullcontext()
+        return self._one_transaction()
 
     def _finalize_and_claim(
         self, move: FinalMove, request: ClaimRequest
@@ -212,23 +213,9 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         with self.db.transaction():
             return super()._finalize_and_claim(move, request)
 
-    def _finalize(
-        self,
-        invocation_id: InvocationId,
-        rule: TransitionRule,
-        record: InvocationStatusRecord,
-        history: InvocationHistory,
-        serialized_result: str | None,
-        serialized_exception: str | None,
-    ) -> CasResult:
-        if not self._shares_database():
-            return super()._finalize(
-                invocation_id, rule, record, history, serialized_result, serialized_exception
-            )
-        with self.db.transaction():
-            return super()._finalize(
-                invocation_id, rule, record, history, serialized_result, serialized_exception
-            )
+    def _finalize(self, move: FinalMove) -> CasResult:
+        with self._one_transaction():
+            return super()._finalize(move)
 
     def _register_batch(
         self,
@@ -238,9 +225,7 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         histories: Sequence[InvocationHistory],
         messages: Sequence[BrokerMessage],
     ) -> dict[InvocationId, InvocationId]:
-        if not self._shares_database():
-            return super()._register_batch(entries, record, dto_pairs, histories, messages)
-        with self.db.transaction():
+        with self._one_transaction():
             return super()._register_batch(entries, record, dto_pairs, histories, messages)
 
     def _get_status_records(

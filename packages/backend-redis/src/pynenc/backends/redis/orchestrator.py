@@ -480,7 +480,7 @@ class RedisOrchestrator(BaseOrchestrator):
         )
         result, _ = _cas_result(raw, 0)
         if result.previous is None and not result.applied:
-            return self._finalize(*move), {}
+            return self._finalize(move), {}
         if result.applied and len(raw) == 7:
             broker.nothing_due(float(raw[6]) if raw[6] else None)
         return result, self._claims_from(raw[6:], claim, request.start, backend)
@@ -516,26 +516,19 @@ class RedisOrchestrator(BaseOrchestrator):
                 backend.prefetch(invocation_id, call)
         return claims
 
-    def _finalize(
-        self,
-        invocation_id: InvocationId,
-        rule: TransitionRule,
-        record: InvocationStatusRecord,
-        history: InvocationHistory,
-        serialized_result: str | None,
-        serialized_exception: str | None,
-    ) -> CasResult:
+    def _finalize(self, move: FinalMove) -> CasResult:
         if self._colocated("state_backend") is None:
-            return super()._finalize(
-                invocation_id, rule, record, history, serialized_result, serialized_exception
-            )
-        kind, value = self._final_value(invocation_id, serialized_result, serialized_exception)
+            return super()._finalize(move)
+        invocation_id = move.invocation_id
+        kind, value = self._final_value(
+            invocation_id, move.serialized_result, move.serialized_exception
+        )
         return self._retry_missing(
             lambda: self._transition(
                 [invocation_id],
-                rule,
-                record,
-                histories={invocation_id: history},
+                move.rule,
+                move.record,
+                histories={invocation_id: move.history},
                 flags="hp",
                 value_kind=kind,
                 value=value,

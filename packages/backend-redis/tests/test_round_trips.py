@@ -130,19 +130,23 @@ def _measure(
     return client / TASKS, runner_threads / TASKS
 
 
-def test_no_op_tasks_submitted_then_awaited_stay_within_the_documented_round_trips(
+def test_a_backlog_of_no_op_tasks_stays_within_the_documented_round_trips(
     app: Pynenc, round_trips: RoundTrips
 ) -> None:
-    def submit_then_await(noop: Task[..., Any]) -> None:
-        invocations = [noop() for _ in range(TASKS)]
+    # The backlog is registered in one batch, so the runner finds work waiting whatever the
+    # pace of the client: submitting call by call would let a fast runner catch up and go idle,
+    # and the count would measure the race instead of the runner.
+    def backlog_then_await(noop: Task[..., Any]) -> None:
+        invocations = list(noop.parallelize([() for _ in range(TASKS)]))
         for invocation in invocations:
             invocation.wait(10)
 
-    client, runner_side = _measure(app, round_trips, submit_then_await)
-    # client: 1 to register; a result it was notified of costs nothing to await
-    assert client <= 1.05, f"the client made {client:.2f} round trips per task"
-    # runner: the final move claims the next invocation, so under load about 1 per task
-    assert runner_side <= 1.5, f"the runner made {runner_side:.2f} round trips per task"
+    client, runner_side = _measure(app, round_trips, backlog_then_await)
+    # client: 1 for the batch; a result it was notified of costs nothing to await (a few may
+    # be asked for when their notification is still on its way)
+    assert client <= 0.25, f"the client made {client:.2f} round trips per task"
+    # runner: the final move claims the next invocation, so with a backlog about 1 per task
+    assert runner_side <= 1.25, f"the runner made {runner_side:.2f} round trips per task"
 
 
 def test_one_no_op_call_at_a_time_stays_within_the_documented_round_trips(

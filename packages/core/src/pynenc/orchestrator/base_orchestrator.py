@@ -226,7 +226,9 @@ class BaseOrchestrator(ABC):
         An entry with a ``registration_key`` shared by an invocation that is REGISTERED at
         that moment is not stored; the returned mapping gives, for each such entry, the id of
         the invocation it reuses (checked in the same atomic step, so racing clients register
-        one invocation per key)."""
+        one invocation per key). An entry whose invocation id is already stored (registered
+        before, by this client or another one: a trigger run fired by two runners derives the
+        same id) is left as it is, whatever its status now, and maps to itself."""
 
     @abstractmethod
     def _cas_status(
@@ -639,7 +641,7 @@ class BaseOrchestrator(ABC):
         result: list[DistributedInvocation[Any, Any]] = []
         for invocation in invocations:
             existing_id = reused.get(invocation.invocation_id)
-            if existing_id is None:
+            if existing_id is None or existing_id == invocation.invocation_id:
                 result.append(invocation)
                 continue
             existing = self.app.state_backend.get_invocation(existing_id)

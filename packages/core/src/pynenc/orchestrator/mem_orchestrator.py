@@ -87,6 +87,9 @@ class MemOrchestrator(BaseOrchestrator):
         reused: dict[InvocationId, InvocationId] = {}
         with self._lock:
             for entry in entries:
+                if entry.invocation_id in self._rows:
+                    reused[entry.invocation_id] = entry.invocation_id
+                    continue
                 key = entry.registration_key
                 holder = self._registered_by_key.get(key) if key is not None else None
                 if holder is not None:

@@ -92,7 +92,7 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
         owner = record.owner_id
         app_id = self._app_id
         insert = (
-            "INSERT OR REPLACE INTO pynenc_orch_invocations (app_id, invocation_id, task_id, "
+            "INSERT OR IGNORE INTO pynenc_orch_invocations (app_id, invocation_id, task_id, "
             "call_id, registration_key, running_key, registered_at, status, runner_id, "
             "owner_id, status_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
@@ -112,13 +112,20 @@ class SQLiteOrchestrator(SQLiteComponent, BaseOrchestrator):
                 status_at,
             )
 
-        keyed = [e for e in entries if e.registration_key is not None]
-        if not keyed:
-            self.db.execute_many(insert, [row(e) for e in entries])
-            return {}
         reused: dict[InvocationId, InvocationId] = {}
         with self.db.transaction() as conn:
-            for entry in entries:
+            for batch in chunks([e.invocation_id for e in entries]):
+                for (stored,) in conn.execute(
+                    "SELECT invocation_id FROM pynenc_orch_invocations WHERE app_id = ? "
+                    f"AND invocation_id IN ({placeholders(len(batch))})",
+                    (app_id, *batch),
+                ):
+                    reused[InvocationId(stored)] = InvocationId(stored)
+            fresh = [e for e in entries if e.invocation_id not in reused]
+            if not any(e.registration_key is not None for e in fresh):
+                conn.executemany(insert, [row(e) for e in fresh])
+                return reused
+            for entry in fresh:
                 if entry.registration_key is not None:
                     holder = conn.execute(
                         "SELECT invocation_id FROM pynenc_orch_invocations WHERE app_id = ? "

@@ -127,6 +127,30 @@ class OrchestratorContract(ConformanceTests):
         assert set(records) == set(ids)
         assert {r.status for r in records.values()} == {S.REGISTERED}
 
+    @pytest.mark.parametrize("status", [S.REGISTERED, S.RUNNING, S.SUCCESS], ids=str)
+    def test_registering_an_invocation_id_already_stored_leaves_it_as_it_is(
+        self, harness: ConformanceHarness, app: Pynenc, status: InvocationStatus
+    ) -> None:
+        """Two runners that fire the same trigger run register the same derived id: the
+        second registration must not reset, queue or record the first invocation again."""
+        from pynenc.invocation.dist_invocation import DistributedInvocation
+
+        first = harness.register(app)
+        invocation_id = first.invocation_id
+        _move_to(app, invocation_id, status, harness.runner_context("owner"))
+        before = _stored(app, invocation_id)
+        history = len(harness.history(app, invocation_id))
+        queued = app.broker.count_invocations()
+
+        again = DistributedInvocation.new(first.call, invocation_id)
+        (returned,) = app.orchestrator.register_and_route([again])
+
+        assert returned.invocation_id == invocation_id
+        assert _stored(app, invocation_id) == before
+        assert len(harness.history(app, invocation_id)) == history
+        assert app.broker.count_invocations() == queued
+        assert harness.counts(app) == {status: 1}
+
     def test_an_unknown_invocation_has_no_status(self, app: Pynenc) -> None:
         with pytest.raises(InvocationStatusNotFoundError):
             app.orchestrator.get_invocation_status(new_invocation_id(), use_cache=False)

@@ -38,7 +38,8 @@ end
 -- Orchestrator indexes. An invocation is the hash P.."o:inv:"..id with fields
 --   s status, r runner id ("" for none), t status time (us), k task id, c call id,
 --   g registration key, u running key ("" for none), q registration sequence, a registered at
---   (us), n retries, x token of the last call that changed its status.
+--   (us), n retries, x token of the last call that changed its status, m token of the call
+--   that registered it.
 -- and is indexed in: o:st:<status> (zset by q), o:tc:<task> (hash status -> count),
 -- o:own:<runner> (set, while its status is owned), o:run:<running key> (set, while active),
 -- o:reg:<registration key> (the id of the one REGISTERED invocation with that key).

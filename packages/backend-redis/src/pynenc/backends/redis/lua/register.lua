@@ -2,7 +2,8 @@
 -- invocation holding its registration key if there is one; otherwise store its call (state
 -- backend), its status and indexes (orchestrator), its first history entry, and queue it
 -- (broker), in that order, so no runner can claim an invocation that is not fully stored.
--- An invocation already registered (a retry after a lost reply) is left as it is.
+-- An invocation already stored is left as it is: a repeat of this call after a lost reply
+-- (same token) reports it as registered, another call's registration as reusing itself.
 --
 -- ARGV: 1 prefix; 2 header: runner id, status time (us), token; 3... per invocation: id,
 --   task id, call id, registration key, running key, registered at (us), stored call ("" = not
@@ -23,10 +24,18 @@ for i = 3, #ARGV do
       holder = false
     end
   end
-  if holder and holder ~= id then
+  local reuses = holder and holder ~= id and holder
+  local made_by = not reuses and redis.call('HGET', P .. 'o:inv:' .. id, 'm')
+  if reuses then
     reused[#reused + 1] = id
-    reused[#reused + 1] = holder
-  elseif redis.call('EXISTS', P .. 'o:inv:' .. id) == 0 then
+    reused[#reused + 1] = reuses
+  elseif made_by then
+    if made_by ~= token then
+      -- stored before by another call (two runners firing one trigger run derive one id)
+      reused[#reused + 1] = id
+      reused[#reused + 1] = id
+    end
+  else
     local stored, parent = e[7], e[8]
     if stored ~= '' then
       redis.call('SET', P .. 's:inv:' .. id, stored)
@@ -37,7 +46,8 @@ for i = 3, #ARGV do
     end
     local q = redis.call('INCR', P .. 'o:seq')
     redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', ts, 'k', task,
-      'c', call, 'g', regkey, 'u', runkey, 'q', q, 'a', e[6], 'x', token)
+      'c', call, 'g', regkey, 'u', runkey, 'q', q, 'a', e[6], 'x', token,
+      'm', token)
     index(id, {k = task, g = regkey, u = runkey, q = q}, status, runner)
     if e[10] ~= '' then
       add_history(id, e[9], e[10])

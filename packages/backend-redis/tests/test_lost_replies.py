@@ -87,3 +87,36 @@ def test_a_final_move_whose_reply_was_lost_reports_the_next_claim_when_repeated(
     assert _owner(app, second) == (S.RUNNING, runner.runner_id)
     statuses = [h.status_record.status for h in app.state_backend.get_history(first)]
     assert statuses.count(S.SUCCESS) == 1, "the final move applied once"
+
+
+def test_a_claim_round_after_a_wake_up_whose_reply_was_lost_returns_its_claims_when_repeated(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round a wake-up runs in the same round trip: the call registered while the runner
+    waited is claimed by the first attempt, whose reply is lost; the repeat returns it."""
+    runner = RunnerContext.current("LostReplies", f"runner-{uuid.uuid4().hex}")
+    add = app.get_task(tasks.add.task_id)
+    assert app.orchestrator.get_invocations_to_run(1, runner, timeout=0.0, start=True) == []
+    call_pipelined_on = redis_connection._call_pipelined_on
+    registered: list[str] = []
+    lost: list[int] = []
+
+    def losing(connection: Any, *commands: Any) -> Any:
+        if lost:
+            return call_pipelined_on(connection, *commands)
+        # the call arrives while the runner waits: its wake-up token ends the wait
+        registered.append(add(1, 2).invocation_id)
+        call_pipelined_on(connection, *commands)
+        lost.append(1)
+        connection.disconnect()
+        raise redis.ConnectionError("reply lost")
+
+    monkeypatch.setattr(redis_connection, "_call_pipelined_on", losing)
+
+    fetched = app.orchestrator.get_invocations_to_run(1, runner, timeout=2.0, start=True)
+
+    assert lost == [1], "the wait and the round were sent together once, and their reply lost"
+    assert [inv.invocation_id for inv in fetched] == registered
+    assert _owner(app, registered[0]) == (S.RUNNING, runner.runner_id)
+    statuses = [h.status_record.status for h in app.state_backend.get_history(registered[0])]
+    assert statuses == [S.REGISTERED, S.PENDING, S.RUNNING], "claimed once"

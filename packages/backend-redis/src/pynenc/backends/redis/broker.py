@@ -104,11 +104,15 @@ class RedisBroker(BaseBroker):
         attempt: Callable[[], tuple[T | None, float | None]],
         queues: Sequence[str] | None,
         timeout: float,
+        woken: Callable[[list[str], float], tuple[T | None, float | None]] | None = None,
     ) -> T | None:
         """Take due work with ``attempt`` (one script: what it took, or None when nothing was
         due, and when the next delayed message or lease falls due), blocking on the queues'
         wake-up lists between attempts, for up to ``timeout`` seconds. After a call that found
-        nothing, the next blocks at once: anything routed since then left a wake-up token."""
+        nothing, the next blocks at once: anything routed since then left a wake-up token.
+
+        ``woken(bells, seconds)``, when given, does the wait and the attempt that follows it in
+        one round trip (:meth:`RedisStore.script_after_block`)."""
         self.store.note_runner()
         deadline = time.monotonic() + timeout
         local = self._local
@@ -131,7 +135,13 @@ class RedisBroker(BaseBroker):
             if next_due is not None and next_due != float("inf"):
                 wait = min(wait, max(0.0, next_due - clock.time()))
             if wait >= _SHORTEST_BLOCK:
-                self._block(bells, wait)
+                if woken is None:
+                    self._block(bells, wait)
+                    continue
+                found, next_due = woken(bells, wait)
+                if found is not None:
+                    return found
+                idle = True  # that attempt found nothing: block again
             elif remaining < _SHORTEST_BLOCK:
                 return None
 
@@ -187,6 +197,24 @@ class RedisBroker(BaseBroker):
         :class:`BackendError`) is raised after a pause, so a runner does not spin on it."""
         try:
             return self.store.script(name, args, repeat_args)
+        except BackendError:
+            time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
+            raise
+
+    def script_after_block(
+        self,
+        bells: list[str],
+        seconds: float,
+        name: str,
+        args: Sequence[str],
+        repeat_args: Callable[[], Sequence[str]],
+        *,
+        deadline: float,
+    ) -> Any:
+        """:meth:`run_script`, run once a wait on ``bells`` of up to ``seconds`` ends, in the
+        same round trip."""
+        try:
+            return self.store.script_after_block(bells, seconds, name, args, repeat_args)
         except BackendError:
             time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
             raise

@@ -201,6 +201,26 @@ class LuaLibrary:
             self.load(client)  # on a server without functions, raises what to do
             return _call_on(client.connection, "FCALL", function, 0, *args)
 
+    def call_after_block(
+        self, client: Any, name: str, bells: Sequence[str], seconds: float, args: Sequence[Any]
+    ) -> Any:
+        """BLPOP on ``bells`` for up to ``seconds``, then the script ``name``, sent together: the
+        server runs the script as soon as the wait ends (a wake-up token popped, or the time
+        ran out), so waking up and what follows it cost one round trip."""
+        function = self.functions[name]
+        try:
+            return _call_pipelined_on(
+                client.connection,
+                ("BLPOP", *bells, f"{seconds:.3f}"),
+                ("FCALL", function, 0, *args),
+            )[1]
+        except ResponseError as exc:
+            message = str(exc).lower()
+            if "function not found" not in message and "unknown command" not in message:
+                raise
+            self.load(client)
+            return _call_on(client.connection, "FCALL", function, 0, *args)
+
     def load(self, client: Any) -> None:
         """Load the library (another process may just have done it)."""
         try:
@@ -231,6 +251,12 @@ class LuaScript:
     def __call__(self, client: Any, args: Sequence[Any]) -> Any:
         return self._library.call(client, self.name, args)
 
+    def after_block(
+        self, client: Any, bells: Sequence[str], seconds: float, args: Sequence[Any]
+    ) -> Any:
+        """The script, run once a wait on ``bells`` ends (:meth:`LuaLibrary.call_after_block`)."""
+        return self._library.call_after_block(client, self.name, bells, seconds, args)
+
     def __repr__(self) -> str:
         return f"LuaScript({self.name!r})"
 
@@ -246,6 +272,28 @@ def _call_on(connection: Any, *command: Any) -> Any:
     except BaseException:
         connection.disconnect()
         raise
+
+
+def _call_pipelined_on(connection: Any, *commands: Sequence[Any]) -> list[Any]:
+    """Send ``commands`` in one write and read every reply (one round trip); the first error
+    reply is raised once all are read, so the connection stays in step. As in
+    :func:`_call_on`, a connection left in an unknown state is closed."""
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))
+        replies: list[Any] = []
+        error: ResponseError | None = None
+        for _ in commands:
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as exc:
+                error = error or exc
+                replies.append(exc)
+    except BaseException:
+        connection.disconnect()
+        raise
+    if error is not None:
+        raise error
+    return replies
 
 
 _scripts: dict[str, LuaScript] = {}

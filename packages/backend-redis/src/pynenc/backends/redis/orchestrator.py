@@ -31,10 +31,11 @@ blocking control on; counted by ``tests/test_round_trips.py``):
   notified of costs nothing (the notification carries small results, and a call registered
   while the process listens needs no first read).
 - runner: 1 for the final move, which claims and starts the next due invocation; a runner
-  that found nothing due adds the wake-up (a blocking pop) and the round that claims the work.
+  that found nothing due adds 1: its blocking pop on the wake-up lists and the round that
+  claims the work are sent together, so the server runs the round as the wait ends.
 
-Measured: 2.1 per task when 200 calls are submitted and then awaited (client 1.0, runner 1.1),
-4 per task for one call at a time (client 1, runner 3).
+Measured: 1.03 per task for the runner draining a backlog of 200 calls registered in one batch
+(client 0.01), 3 per task for one call at a time (client 1, runner 2).
 
 Result waiters are woken through pub/sub (:mod:`pynenc.backends.redis.listener`) and read the
 stored state again after any reconnection.
@@ -436,6 +437,14 @@ class RedisOrchestrator(BaseOrchestrator):
             timeout = max(0.0, request.timeout)
         deadline = time.monotonic() + timeout
 
+        def parsed(
+            raw: list[Any], record: InvocationStatusRecord
+        ) -> tuple[dict[InvocationId, Claim] | None, float | None]:
+            next_due = float(raw[0]) if raw[0] else None
+            if len(raw) == 1:
+                return None, next_due
+            return self._claims_from(raw, record, request.start, backend), next_due
+
         def attempt() -> tuple[dict[InvocationId, Claim] | None, float | None]:
             record = self._claim_record(request.runner_id)
             now, token = self.app.clock.time(), new_token()
@@ -445,12 +454,27 @@ class RedisOrchestrator(BaseOrchestrator):
                 lambda: [prefix, args.header(now, record, token, True), *args.queues],
                 deadline=deadline,
             )
-            next_due = float(raw[0]) if raw[0] else None
-            if len(raw) == 1:
-                return None, next_due
-            return self._claims_from(raw, record, request.start, backend), next_due
+            return parsed(raw, record)
 
-        return broker.poll(attempt, request.queues, timeout) or {}
+        def woken(
+            bells: list[str], seconds: float
+        ) -> tuple[dict[InvocationId, Claim] | None, float | None]:
+            # The round runs when the wait ends, with the time of asking: the script records
+            # each claim after the invocation's current status, so a claim of an invocation
+            # registered during the wait is recorded 1 us after its registration.
+            record = self._claim_record(request.runner_id)
+            now, token = self.app.clock.time(), new_token()
+            raw = broker.script_after_block(
+                bells,
+                seconds,
+                "claim_round",
+                [prefix, args.header(now, record, token, False), *args.queues],
+                lambda: [prefix, args.header(now, record, token, True), *args.queues],
+                deadline=deadline,
+            )
+            return parsed(raw, record)
+
+        return broker.poll(attempt, request.queues, timeout, woken) or {}
 
     def _finalize_and_claim(
         self, move: FinalMove, request: ClaimRequest

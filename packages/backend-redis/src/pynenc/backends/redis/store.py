@@ -194,6 +194,29 @@ class RedisStore:
 
         return self.run(call)
 
+    def script_after_block(
+        self,
+        bells: Sequence[str],
+        seconds: float,
+        name: str,
+        args: Sequence[Any],
+        repeat_args: Callable[[], Sequence[Any]],
+    ) -> Any:
+        """Wait on the wake-up lists ``bells`` for up to ``seconds``, then run the script
+        ``name``, in one round trip. A repeat after a failed attempt (whose effect is unknown)
+        runs the script alone, with what ``repeat_args`` gives."""
+        lua = script(name)
+        attempts = 0
+
+        def call(client: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                return lua.after_block(client, bells, seconds, args)
+            return lua(client, repeat_args())
+
+        return self.run(call)
+
     def delete_matching(self, pattern: str) -> int:
         """Delete every key of the app matching ``pattern`` (after the prefix); returns how
         many. Keys written meanwhile by other processes may survive."""

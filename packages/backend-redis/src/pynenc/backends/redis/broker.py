@@ -2,14 +2,15 @@
 that claims them (or leased to it until it acknowledges them).
 
 - Due messages: ``b:q:<queue>``, scored by (-priority, sequence), so the lowest score is the best
-  priority and, within one, the oldest. Delayed messages wait in ``b:d:<queue>`` scored by their
+  priority and, within one, the oldest. Delayed messages wait in ``b:timers`` scored by their
   "not before" time (the app's clock) and join their queue once due.
 - A runner's round takes the best due messages in the orchestrator's script that claims their
   invocations (``lua/claim_round.lua``) and deletes them there. Retrieval on its own
   (``lua/retrieve.lua``, used when the orchestrator is not on this server) leases them instead:
-  each moves to ``b:lease`` scored by its lease expiry until acknowledged (:meth:`_ack`, or the
-  orchestrator's claim); a lease that expires unacknowledged (its runner died) puts the message
-  back in its queue.
+  each gets a lease in ``b:timers`` scored by its expiry until acknowledged (:meth:`_ack`, or
+  the orchestrator's claim); a lease that expires unacknowledged (its runner died) puts the
+  message back in its queue. Delayed messages and leases share that one sorted set, so a round
+  learns with one look at its first entry whether anything is due.
 - Waiting: a runner with nothing due blocks on BLPOP on its queues' wake-up lists
   (``b:bell:<queue>``, or ``b:bell`` for every queue), at most until the next delayed message
   or lease falls due. Routing pushes a token there (at most one is kept); a retrieval that
@@ -244,7 +245,7 @@ class RedisBroker(BaseBroker):
     def _ack(self, invocation_ids: Sequence[InvocationId]) -> None:
         members = self.take_leases(invocation_ids)
         if members:
-            self.store.zrem(self.store.key("b", "lease"), *members)
+            self.store.zrem(self.store.key("b", "timers"), *members)
 
     def _count(self, queue: str | None) -> int:
         return int(self.store.script("count", [self.store.prefix, queue or ""]))

@@ -106,8 +106,10 @@ end
 
 -- Queue invocation `id` in `queue` now: best priority first, first in first out within one.
 -- The score is (-priority) * 2^33 + sequence; priorities are clamped to +-2^19 by the caller.
-local function enqueue(id, queue, priority)
-  local seq = redis.call('INCR', P .. 'b:seq') % 8589934592
+-- `seq`, when given, is a number just drawn from o:seq (a registration's): the broker and the
+-- orchestrator share that one sequence, so a registration draws one number for both.
+local function enqueue(id, queue, priority, seq)
+  seq = (seq or redis.call('INCR', P .. 'o:seq')) % 8589934592
   local score = -tonumber(priority) * 8589934592 + seq
   redis.call('ZADD', P .. 'b:q:' .. queue, int(score), id)
   redis.call('SADD', P .. 'b:queues', queue)
@@ -130,23 +132,52 @@ local function queue_names(first)
   return queues
 end
 
--- Queue again what is due at `now` (epoch seconds): leases that ran out (their runner died
--- before acknowledging them) and delayed messages of `queues` whose time has come.
-local function requeue_due(queues, now)
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. 'b:lease', '-inf', now, 'LIMIT', 0, 200)) do
-    local a = string.find(member, '|', 1, true)
+-- Timers: b:timers holds what waits for a time, scored by it (epoch seconds): a delayed
+-- message ("d|id|priority|queue", due at its "not before" time) and a lease
+-- ("l|id|priority|queue", due when it expires unacknowledged: its runner died). Either is
+-- queued when due, so one look at the first timer tells a round whether anything is.
+local function timer(kind, id, priority, queue)
+  return kind .. '|' .. id .. '|' .. priority .. '|' .. queue
+end
+
+-- The first timer's time, or false when there is none.
+local function first_timer()
+  local first = redis.call('ZRANGE', P .. 'b:timers', 0, 0, 'WITHSCORES')
+  return first[2] and tonumber(first[2]) or false
+end
+
+-- Queue every timer due at `now` (epoch seconds), up to 200 at a time.
+local function requeue_due(now)
+  local key = P .. 'b:timers'
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 200)) do
+    local a = string.find(member, '|', 3, true)
     local b = string.find(member, '|', a + 1, true)
-    enqueue(string.sub(member, 1, a - 1), string.sub(member, b + 1), string.sub(member, a + 1, b - 1))
-    redis.call('ZREM', P .. 'b:lease', member)
+    enqueue(string.sub(member, 3, a - 1), string.sub(member, b + 1), string.sub(member, a + 1, b - 1))
+    redis.call('ZREM', key, member)
   end
-  for _, queue in ipairs(queues) do
-    local dkey = P .. 'b:d:' .. queue
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', dkey, '-inf', now, 'LIMIT', 0, 200)) do
-      local a = string.find(member, '|', 1, true)
-      enqueue(string.sub(member, 1, a - 1), queue, string.sub(member, a + 1))
-      redis.call('ZREM', dkey, member)
-    end
+end
+
+-- Queue what is due at `now`, if anything is; returns the first timer left (false if none, nil
+-- when it changed and has to be looked up again).
+local function requeue_if_due(now)
+  local first = first_timer()
+  if first and first <= tonumber(now) then
+    requeue_due(now)
+    return nil
   end
+  return first
+end
+
+-- When the next timer falls due, as a script returns it ("" = none); `first` as
+-- requeue_if_due returned it.
+local function next_due(first)
+  if first == nil then
+    first = first_timer()
+  end
+  if first then
+    return string.format('%.6f', first)
+  end
+  return ''
 end
 
 -- Up to `max` best due messages across `queues`: {score, id, queue}, best first.
@@ -173,25 +204,6 @@ local function ring_rest(taken)
       ring_queue(queue)
     end
   end
-end
-
--- When the next delayed message of `queues` or the next lease falls due ("" = none).
-local function next_due(queues)
-  local due = false
-  local first = redis.call('ZRANGE', P .. 'b:lease', 0, 0, 'WITHSCORES')
-  if first[2] then
-    due = tonumber(first[2])
-  end
-  for _, queue in ipairs(queues) do
-    first = redis.call('ZRANGE', P .. 'b:d:' .. queue, 0, 0, 'WITHSCORES')
-    if first[2] and (not due or tonumber(first[2]) < due) then
-      due = tonumber(first[2])
-    end
-  end
-  if due then
-    return string.format('%.6f', due)
-  end
-  return ''
 end
 
 -- Invocations others wait on (most waited-on first, at most `limit`) whose status is in
@@ -400,8 +412,9 @@ local function claim_round(header, first_queue)
     end
   end
   local queues = queue_names(first_queue)
+  local first = nil
   if claimed < max then
-    requeue_due(queues, now)
+    first = requeue_if_due(now)
     local taken = {}
     for _, c in ipairs(best_due(queues, max - claimed)) do
       redis.call('ZREM', P .. 'b:q:' .. c[3], c[2])
@@ -411,7 +424,7 @@ local function claim_round(header, first_queue)
     ring_rest(taken)
   end
   if #out == 1 then
-    out[1] = next_due(queues)
+    out[1] = next_due(first)
   end
   return out
 end

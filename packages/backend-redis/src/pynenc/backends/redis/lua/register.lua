@@ -54,7 +54,7 @@ for i = 3, #ARGV do
     end
     local queue = e[11]
     if queue ~= '' then
-      enqueue(id, queue, e[12])
+      enqueue(id, queue, e[12], q)
       rung[queue] = true
     end
   end

@@ -9,7 +9,7 @@ for i = 3, #ARGV do
   local m = split(ARGV[i])
   local id, queue, priority, not_before = m[1], m[2], m[3], m[4]
   if not_before ~= '' and tonumber(not_before) > now then
-    redis.call('ZADD', P .. 'b:d:' .. queue, not_before, id .. '|' .. priority)
+    redis.call('ZADD', P .. 'b:timers', not_before, timer('d', id, priority, queue))
     redis.call('SADD', P .. 'b:queues', queue)
   else
     enqueue(id, queue, priority)

@@ -9,7 +9,7 @@
 -- Returns per invocation: applied (1/0), previous status, runner, time, conflicting id,
 --   stored call ("" unless flag d and applied).
 if ARGV[4] ~= '' then
-  redis.call('ZREM', P .. 'b:lease', unpack(split(ARGV[4])))
+  redis.call('ZREM', P .. 'b:timers', unpack(split(ARGV[4])))
 end
 local out = {}
 for i = 5, #ARGV do

@@ -159,27 +159,45 @@ class Pynenc:
 
     @property
     def orchestrator(self) -> BaseOrchestrator:
-        return cast("BaseOrchestrator", self._component("orchestrator"))
+        found = self._components.get("orchestrator")  # built already: the hot path
+        if found is None:
+            found = self._component("orchestrator")
+        return cast("BaseOrchestrator", found)
 
     @property
     def broker(self) -> BaseBroker:
-        return cast("BaseBroker", self._component("broker"))
+        found = self._components.get("broker")  # built already: the hot path
+        if found is None:
+            found = self._component("broker")
+        return cast("BaseBroker", found)
 
     @property
     def state_backend(self) -> BaseStateBackend:
-        return cast("BaseStateBackend", self._component("state_backend"))
+        found = self._components.get("state_backend")  # built already: the hot path
+        if found is None:
+            found = self._component("state_backend")
+        return cast("BaseStateBackend", found)
 
     @property
     def trigger(self) -> BaseTrigger:
-        return cast("BaseTrigger", self._component("trigger"))
+        found = self._components.get("trigger")  # built already: the hot path
+        if found is None:
+            found = self._component("trigger")
+        return cast("BaseTrigger", found)
 
     @property
     def client_data_store(self) -> BaseClientDataStore:
-        return cast("BaseClientDataStore", self._component("client_data_store"))
+        found = self._components.get("client_data_store")  # built already: the hot path
+        if found is None:
+            found = self._component("client_data_store")
+        return cast("BaseClientDataStore", found)
 
     @property
     def serializer(self) -> BaseSerializer:
-        return cast("BaseSerializer", self._component("serializer"))
+        found = self._components.get("serializer")  # built already: the hot path
+        if found is None:
+            found = self._component("serializer")
+        return cast("BaseSerializer", found)
 
     @property
     def spans_processes(self) -> bool:

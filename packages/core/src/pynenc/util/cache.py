@@ -45,11 +45,13 @@ class LRUCache(Generic[K, V]):
     def set(self, key: K, value: V) -> None:
         if self.maxsize == 0:
             return
+        data = self._data
         with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
+            if key in data:
+                data.move_to_end(key)
+            data[key] = value  # a new key goes last
+            if len(data) > self.maxsize:
+                data.popitem(last=False)
 
     def pop(self, key: K) -> V | None:
         with self._lock:

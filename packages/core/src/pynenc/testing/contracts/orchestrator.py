@@ -142,6 +142,7 @@ class OrchestratorContract(ConformanceTests):
         history = len(harness.history(app, invocation_id))
         queued = app.broker.count_invocations()
 
+        again: DistributedInvocation[Any, Any]
         again = DistributedInvocation.new(first.call, invocation_id)
         (returned,) = app.orchestrator.register_and_route([again])
 

@@ -25,7 +25,7 @@ from pynenc.runner.base_runner import DummyRunner, ExternalRunner
 from pynenc.runner.thread_runner import ThreadRunner
 from pynenc.util.clock import FakeClock
 
-from .conftest import CYCLE_ALIGNED_START, RecordingHandler, clocked_app, runner_ctx
+from .conftest import CYCLE_ALIGNED_START, RecordingHandler, clocked_app, runner_ctx, wait_until
 
 Status = AtomicServiceExecutionStatus
 Reason = AtomicServiceDecisionReason
@@ -299,3 +299,37 @@ def test_a_runner_that_ran_this_cycle_records_nothing_more_in_it(clock: FakeCloc
     claim = loop.check()
     assert claim is not None and claim.reason == Reason.LATE_START
     assert [e.status for e in executions(app)] == [Status.COMPLETED]
+
+
+def test_a_runner_starts_its_slot_when_it_begins_not_at_its_next_regular_check(
+    clock: FakeClock,
+) -> None:
+    """Two runners, checks every 60 s: the second one's slot starts at 150 s, between its
+    checks at 120 s and 180 s; it runs from 150 s, and again from 450 s in the next cycle."""
+    app = clocked_app(clock, **FIVE_MINUTE_CYCLE, atomic_service_check_interval_minutes=1.0)
+    first, second = ThreadRunner(app), ThreadRunner(app)
+    first._send_heartbeats()
+    clock.advance(0.001)  # the second joined later: it has the second slot
+    second._send_heartbeats()
+    work = Work()
+    loop = AtomicServiceLoop(second, [work])
+    loop.start()
+    at = T0.timestamp()
+    try:
+        clock.set(T0 + timedelta(seconds=149))
+        wait_until(lambda: (loop.last_check_time or 0) >= at + 120)
+        assert work.calls == 0, "before 150 s the slot is the first runner's"
+        clock.set(T0 + timedelta(seconds=150.01))
+        wait_until(lambda: work.calls == 1)
+        clock.set(T0 + timedelta(seconds=449))
+        wait_until(lambda: (loop.last_check_time or 0) >= at + 420)
+        assert work.calls == 1, "one run per cycle"
+        clock.set(T0 + timedelta(seconds=450.01))
+        wait_until(lambda: work.calls == 2)
+    finally:
+        second._stop_event.set()
+        loop.join()
+    starts = sorted((e.start_time - T0).total_seconds() for e in executions(app))
+    assert starts == [pytest.approx(150.01), pytest.approx(450.01)], (
+        "each run started at its slot's start, not at the next regular check (180 s, 480 s)"
+    )

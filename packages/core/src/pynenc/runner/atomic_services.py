@@ -1,15 +1,17 @@
 """The runner side of the atomic global services.
 
-Every ``atomic_service_check_interval_minutes`` a low-frequency thread of each top-level runner
-reads the active runners, asks :func:`decide_atomic_service_claim` whether this runner's slot
-has come and, when it has, runs the services of :func:`default_atomic_services` in order,
-time-boxed to the end of the slot. Each attempt is recorded as an
-:class:`AtomicServiceExecution` (RUNNING, then COMPLETED or ABANDONED; BLOCKED for a slot that
-could not be used). Nothing here runs on the invocation hot path.
+Every ``atomic_service_check_interval_minutes``, and when its own slot is due to start, a
+low-frequency thread of each top-level runner reads the active runners, asks
+:func:`decide_atomic_service_claim` whether this runner's slot has come and, when it has, runs
+the services of :func:`default_atomic_services` in order, time-boxed to the end of the slot.
+Each attempt is recorded as an :class:`AtomicServiceExecution` (RUNNING, then COMPLETED or
+ABANDONED; BLOCKED for a slot that could not be used). Nothing here runs on the invocation hot
+path.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
 
 _Status = AtomicServiceExecutionStatus
 _Reason = AtomicServiceDecisionReason
+
+SLOT_WAKE_DELAY_SECONDS = 0.001
+"""How long after its slot's start a runner checks: past the boundary, whatever the rounding."""
 
 CRON_CONDITION_PREFIX = "pynenc.atomic_service:"
 """Namespace of the cron last-run records (``BaseTrigger.claim_cron_tick``) of the services."""
@@ -236,6 +241,9 @@ class AtomicServiceLoop:
         self._warned_invalid_window = False
         self._interval = self.app.conf.atomic_service_check_interval_minutes * 60
         self._next_check = 0.0
+        self._slot_wake = math.inf
+        """When (``clock.monotonic()``) this runner's next slot starts: the loop checks then
+        too, so a slot is used from its start, not from the first regular check in it."""
         self._started_at: float | None = None
         self.current_run: AtomicServiceRun | None = None
         """The run in progress, if any (for monitoring and tests)."""
@@ -278,7 +286,7 @@ class AtomicServiceLoop:
         checks it covered instead of bunching them up."""
         context.current_runner.set(self.runner)
         clock = self.app.clock
-        while not clock.wait_until(self._stop, self._next_check):
+        while not clock.wait_until(self._stop, min(self._next_check, self._slot_wake)):
             self.check()
             now = clock.monotonic()
             while self._next_check <= now:
@@ -291,12 +299,26 @@ class AtomicServiceLoop:
         try:
             claim = self.decide()
             self._act(claim)
+            self._slot_wake = self._next_slot_start(claim)
             return claim
         except Exception:
             self.runner.logger.exception("atomic service check failed; next check in due time")
             return None
         finally:
             self.last_check_time = self.app.clock.time()
+
+    def _next_slot_start(self, claim: AtomicServiceClaim) -> float:
+        """The monotonic time just after this runner's slot next starts, assuming the
+        membership stays as the claim saw it (infinite when the runner has no slot)."""
+        if claim.slot_start is None:
+            return math.inf
+        cycle = self.app.conf.atomic_service_interval_minutes * 60
+        clock = self.app.clock
+        now = clock.time()
+        start = claim.slot_start.timestamp()
+        if start <= now:
+            start += cycle * (math.floor((now - start) / cycle) + 1)
+        return clock.monotonic() + (start - now) + SLOT_WAKE_DELAY_SECONDS
 
     def decide(self) -> AtomicServiceClaim:
         conf = self.app.conf

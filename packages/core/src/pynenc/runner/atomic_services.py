@@ -298,8 +298,10 @@ class AtomicServiceLoop:
         """Decide and act on the decision; never raises (the loop must survive anything)."""
         try:
             claim = self.decide()
-            self._act(claim)
-            self._slot_wake = self._next_slot_start(claim)
+            ran = self._act(claim)
+            # after a run (which lasts until its slot ends) the claim is stale: check again at
+            # once, with the time and membership of now
+            self._slot_wake = self.app.clock.monotonic() if ran else self._next_slot_start(claim)
             return claim
         except Exception:
             self.runner.logger.exception("atomic service check failed; next check in due time")
@@ -316,8 +318,8 @@ class AtomicServiceLoop:
         clock = self.app.clock
         now = clock.time()
         start = claim.slot_start.timestamp()
-        if start <= now:
-            start += cycle * (math.floor((now - start) / cycle) + 1)
+        while start <= now:  # its slot of this cycle began already: the next cycle's
+            start += cycle
         return clock.monotonic() + (start - now) + SLOT_WAKE_DELAY_SECONDS
 
     def decide(self) -> AtomicServiceClaim:
@@ -333,20 +335,23 @@ class AtomicServiceLoop:
             max_start_slot_fraction=conf.atomic_service_max_start_slot_fraction,
         )
 
-    def _act(self, claim: AtomicServiceClaim) -> None:
+    def _act(self, claim: AtomicServiceClaim) -> bool:
+        """Act on the decision; returns whether the services ran."""
         if claim.reason == _Reason.SLOT_WINDOW_INVALID and not self._warned_invalid_window:
             self._warned_invalid_window = True
             self.runner.logger.warning("%s", claim.skip_message)
         if self._last_run_cycle == claim.cycle_start:
-            return
+            return False
         if claim.skip_reason is not None:
             if claim.is_slot_owner_now:
                 self._record_blocked_once(claim, claim.skip_reason)
-            return
+            return False
         run = claim.atomic_service_run
-        if run is not None:
-            self._last_run_cycle = claim.cycle_start
-            self._execute(run)
+        if run is None:
+            return False
+        self._last_run_cycle = claim.cycle_start
+        self._execute(run)
+        return True
 
     def _record_blocked_once(self, claim: AtomicServiceClaim, reason: _Reason) -> None:
         if self._blocked_cycle != claim.cycle_start:

@@ -199,6 +199,12 @@ class Pynenc:
             found = self._component("serializer")
         return cast("BaseSerializer", found)
 
+    def open_connections(self) -> None:
+        """Build the components a runner uses and let each open its connections in this
+        process (see :meth:`BaseOrchestrator.open_connections`)."""
+        for component in (self.orchestrator, self.broker, self.state_backend):
+            component.open_connections()
+
     @property
     def spans_processes(self) -> bool:
         """True when the components can be shared by several processes (not memory-only)."""

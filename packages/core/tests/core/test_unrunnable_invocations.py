@@ -13,6 +13,8 @@ import pytest
 from pynenc import Pynenc
 from pynenc.exceptions import TaskNotFoundError
 from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.base_runner import BaseRunner
+from pynenc.runner.process_runner import ProcessRunner
 from pynenc.runner.thread_runner import ThreadRunner
 
 from .conftest import RunningRunner
@@ -29,8 +31,9 @@ def add(x: int, y: int) -> int:
 """
 
 
+@pytest.mark.parametrize("runner_cls", [ThreadRunner, ProcessRunner])
 def test_missing_task_module_fails_the_invocation_and_the_runner_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner_cls: type[BaseRunner]
 ) -> None:
     monkeypatch.setenv("PYNENC__APP_ID", f"missing-{uuid.uuid4().hex[:6]}")
     monkeypatch.setenv("PYNENC__SQLITE_DB_PATH", str(tmp_path / "pynenc.db"))
@@ -47,7 +50,7 @@ def test_missing_task_module_fails_the_invocation_and_the_runner_goes_on(
     missing = client.task(orphan)(1)
     fine = shared.add(1, 2)
     try:
-        with RunningRunner(ThreadRunner(Pynenc())):
+        with RunningRunner(runner_cls(Pynenc())):
             with pytest.raises(TaskNotFoundError, match="module_only_the_client_has"):
                 missing.wait(timeout=10)
             assert fine.wait(timeout=10) == 3

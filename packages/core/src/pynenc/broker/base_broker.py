@@ -35,6 +35,9 @@ class BaseBroker(ABC):
         self.app = app
         self.conf = self.config_cls(sources=app.config_sources)
 
+    def open_connections(self) -> None:
+        """As :meth:`BaseOrchestrator.open_connections`; the default opens nothing."""
+
     @abstractmethod
     def _route(self, messages: Sequence[BrokerMessage]) -> None:
         """Queue the messages, in one step per batch where the store allows."""

@@ -215,6 +215,11 @@ class BaseOrchestrator(ABC):
         self._next_requests: LRUCache[tuple[str, int], ClaimRequest] = LRUCache(64)
         """The claim a finishing invocation's runner makes for its slot (by runner, count)."""
 
+    def open_connections(self) -> None:
+        """Open what this component needs to serve this process (a connection), so the first
+        real call does not pay for it; a process started to run one call does this while it
+        waits for the call. Errors are left to that call. The default opens nothing."""
+
     # ------------------------------------------------------------------ storage primitives
 
     @abstractmethod
@@ -752,24 +757,28 @@ class BaseOrchestrator(ABC):
             return None
 
     def claim_invocations(
-        self, invocation_ids: Iterable[InvocationId], runner_ctx: RunnerContext
+        self, invocation_ids: Iterable[InvocationId], runner_ctx: RunnerContext, start: bool = False
     ) -> list[InvocationId]:
-        """Move each delivered invocation to PENDING owned by ``runner_ctx``; skip the ones
-        another runner won or that are no longer runnable (stale or duplicate messages), and
-        hold back the ones running concurrency control refuses."""
+        """Move each delivered invocation to PENDING owned by ``runner_ctx`` (and on to
+        RUNNING in the same step with ``start``, for a runner that executes it at once); skip
+        the ones another runner won or that are no longer runnable (stale or duplicate
+        messages), and hold back the ones running concurrency control refuses."""
         ids = list(dict.fromkeys(invocation_ids))
         if not ids:
             return []
-        record = InvocationStatusRecord(
-            InvocationStatus.PENDING, runner_ctx.runner_id, self.app.clock.now()
-        )
         self.app.state_backend.store_runner_context(runner_ctx)
-        results = self._claim_many(ids, record, {i: _history(i, record, runner_ctx) for i in ids})
+        claims: dict[InvocationId, Claim] = {}
+        with self._claim_step():
+            self._claim_into(claims, ids, ClaimRequest(runner_ctx.runner_id, len(ids), start))
         claimed: list[InvocationId] = []
-        for invocation_id in ids:
-            result = results[invocation_id]
+        for invocation_id, claim in claims.items():
+            result = claim.result
             if result.applied:
-                self._after_change(invocation_id, record)
+                self._after_change(invocation_id, claim.record, cache=claim.started is None)
+                if claim.started is not None:
+                    self._after_change(invocation_id, claim.started)
+                elif start:
+                    continue  # claimed, but it could not be started: it stays PENDING
                 claimed.append(invocation_id)
             elif result.conflict is not None and result.previous is not None:
                 self._hold_back(invocation_id, result.previous.status, runner_ctx)

@@ -146,7 +146,8 @@ class ProcessRunner(BaseRunner):
     def runner_loop_iteration(self) -> None:
         self._handle_messages()
         self._reap_children()
-        self._ready_spare()
+        if not self._busy():
+            self._ready_spare()  # else when a child finishes (see _reap_children)
         self._grant_resumes()
         free = self._free_slots()
         if free <= 0 or any(c.wants_resume for c in self._children.values()):
@@ -169,7 +170,7 @@ class ProcessRunner(BaseRunner):
         child_ctx = self.runner_context.new_child(
             "ProcessRunnerChild", f"{self.runner_id}-inv-{invocation_id[:12]}-{os.urandom(2).hex()}"
         )
-        if not self.app.orchestrator.claim_invocations([invocation_id], child_ctx):
+        if not self.app.orchestrator.claim_invocations([invocation_id], child_ctx, start=True):
             return
         assert self._messages is not None
         started = self._assign_to_spare(child_ctx, invocation_id)
@@ -186,7 +187,6 @@ class ProcessRunner(BaseRunner):
         child_ctx = replace(child_ctx, pid=process.pid or 0)
         self._register_new_child_runner_context(child_ctx)
         self._children[child_ctx.runner_id] = _Child(child_ctx, invocation_id, process, resume)
-        self._ready_spare()
 
     def _ready_spare(self) -> None:
         """Start the next spare process if there is none (or it died)."""
@@ -275,6 +275,9 @@ class ProcessRunner(BaseRunner):
                 continue
             child.process.join()
             del self._children[child_id]
+            # the next spare starts as a child ends, not while a child that was just handed
+            # its invocation competes with it for the CPU
+            self._ready_spare()
             self._forget_child(child.context)
             try:
                 self._hand_back(child)
@@ -397,10 +400,15 @@ def run_spare_child(
     messages: MpQueue[tuple[str, str]],
     resume: MpEvent,
 ) -> None:
-    """Entry point of a spare process: wait for an invocation from the parent, run it and
-    exit; exit at once when the parent sends nothing (None) or goes away."""
+    """Entry point of a spare process: open the app's connections, wait for an invocation
+    from the parent, run it and exit; exit at once when the parent sends nothing (None) or
+    goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        app.open_connections()  # now, not when the call comes
+    except Exception:  # the call reports what is wrong when it comes
+        app.logger.debug("a spare process could not connect ahead", exc_info=True)
     try:
         assignment = assignments.recv()
     except (EOFError, OSError):
@@ -429,7 +437,9 @@ def run_invocation_in_child(
     runner = _ProcessRunnerChild(app, child_context, messages, resume)
     loaded, errors = app.state_backend.load_invocations([invocation_id])
     if errors:
-        app.orchestrator.fail_unrunnable(invocation_id, errors[invocation_id], child_context)
+        app.orchestrator.fail_unrunnable(
+            invocation_id, errors[invocation_id], child_context, running=True
+        )
         messages.put((_DONE, child_context.runner_id))
         return
     invocation = loaded[0]
@@ -439,7 +449,7 @@ def run_invocation_in_child(
         context.current_invocation.set(invocation),
     )
     try:
-        execute_invocation(runner, invocation)
+        execute_invocation(runner, invocation, started=True)  # the parent's claim started it
     finally:
         messages.put((_DONE, child_context.runner_id))
         context.current_invocation.reset(tokens[2])

@@ -88,6 +88,9 @@ class BaseStateBackend(ABC):
             self.conf.runner_context_cache_size
         )
 
+    def open_connections(self) -> None:
+        """As :meth:`BaseOrchestrator.open_connections`; the default opens nothing."""
+
     # ------------------------------------------------------------------ storage primitives
 
     @abstractmethod

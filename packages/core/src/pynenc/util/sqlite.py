@@ -658,6 +658,10 @@ class SQLiteComponent:
     def _app_id(self) -> str:
         return self.app.app_id
 
+    def open_connections(self) -> None:
+        """Open this thread's connection to the database file (and check its schema)."""
+        self.db.connection()
+
 
 def database_for(conf: ConfigSQLite, app_id: str) -> SQLiteDatabase:
     """The database a SQLite component of app ``app_id`` configured by ``conf`` uses."""

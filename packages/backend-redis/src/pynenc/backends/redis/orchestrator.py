@@ -228,6 +228,10 @@ class RedisOrchestrator(BaseOrchestrator):
         """Invocations this process registered while subscribed: (listener epoch, when,
         notifications received by then)."""
 
+    def open_connections(self) -> None:
+        """Open a pooled connection to the server (every component of the app shares it)."""
+        self.store.run(lambda client: client.ping())
+
     # ------------------------------------------------------------------ co-location
 
     def _colocated(self, kind: str) -> Any:

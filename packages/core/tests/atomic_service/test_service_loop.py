@@ -15,6 +15,7 @@ from pynenc.orchestrator.atomic_service import (
     AtomicServiceDecisionReason,
     AtomicServiceExecution,
     AtomicServiceExecutionStatus,
+    AtomicServiceId,
 )
 from pynenc.runner.atomic_services import (
     AtomicGlobalService,
@@ -333,3 +334,70 @@ def test_a_runner_starts_its_slot_when_it_begins_not_at_its_next_regular_check(
     assert starts == [pytest.approx(150.01), pytest.approx(450.01)], (
         "each run started at its slot's start, not at the next regular check (180 s, 480 s)"
     )
+
+
+def _two_runners_and_the_seconds_loop(
+    clock: FakeClock, work: Work
+) -> tuple[Pynenc, ThreadRunner, AtomicServiceLoop]:
+    """A first runner (no loop: the test records its runs) and a second one whose loop runs;
+    checks every 60 s, so only the wake-ups under test start anything between them."""
+    app = clocked_app(clock, **FIVE_MINUTE_CYCLE, atomic_service_check_interval_minutes=1.0)
+    first, second = ThreadRunner(app), ThreadRunner(app)
+    first._send_heartbeats()
+    clock.advance(0.001)
+    second._send_heartbeats()
+    loop = AtomicServiceLoop(second, [work])
+    return app, first, loop
+
+
+def _record_run(app: Pynenc, runner: ThreadRunner, start: float, end: float | None) -> None:
+    execution = AtomicServiceExecution(
+        AtomicServiceId(runner.runner_id), T0 + timedelta(seconds=start), None, Status.RUNNING
+    )
+    app.orchestrator.record_atomic_service_execution(execution)
+    if end is not None:
+        app.orchestrator.finalize_atomic_service_execution(
+            execution._replace(end_time=T0 + timedelta(seconds=end), status=Status.COMPLETED)
+        )
+
+
+def test_a_runner_takes_over_in_the_margin_once_the_runner_before_it_finished(
+    clock: FakeClock,
+) -> None:
+    """The first runner's window ends at 90 s (150 s slots less the 60 s margin); it recorded
+    its run as finished, so the second one starts within a poll, not at 150 s."""
+    work = Work()
+    app, first, loop = _two_runners_and_the_seconds_loop(clock, work)
+    _record_run(app, first, 0.5, 90.0)
+    loop.start()
+    try:
+        clock.set(T0 + timedelta(seconds=90.2))
+        wait_until(lambda: (loop.last_check_time or 0) >= T0.timestamp() + 90)
+        clock.set(T0 + timedelta(seconds=91))
+        wait_until(lambda: work.calls == 1)
+    finally:
+        loop.runner._stop_event.set()
+        loop.join()
+    (run,) = [e for e in executions(app) if e.runner_id == loop.runner.runner_id]
+    assert 90 < (run.start_time - T0).total_seconds() <= 91
+
+
+@pytest.mark.parametrize("first_run", ["still running", "none this window"])
+def test_a_runner_keeps_the_margin_while_the_runner_before_it_may_still_run(
+    clock: FakeClock, first_run: str
+) -> None:
+    work = Work()
+    app, first, loop = _two_runners_and_the_seconds_loop(clock, work)
+    if first_run == "still running":
+        _record_run(app, first, 0.5, None)
+    loop.start()
+    try:
+        for second in (90.2, 100, 120, 149):
+            clock.set(T0 + timedelta(seconds=second))
+            wait_until(lambda s=second: (loop.last_check_time or 0) >= T0.timestamp() + s - 1)  # type: ignore[misc]
+        assert work.calls == 0, "nothing says the first runner is done: wait for the slot"
+        clock.set(T0 + timedelta(seconds=150.01))
+        wait_until(lambda: work.calls == 1)
+    finally:
+        loop.runner._stop_event.set()
+        loop.join()

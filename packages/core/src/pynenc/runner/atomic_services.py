@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 _Status = AtomicServiceExecutionStatus
 _Reason = AtomicServiceDecisionReason
 
+HAND_OVER_POLL_SECONDS = 0.5
+"""How often a runner looks whether the runner before it has finished, in the gap before its
+slot."""
+
 SLOT_WAKE_DELAY_SECONDS = 0.001
 """How long after its slot's start a runner checks: past the boundary, whatever the rounding."""
 
@@ -298,10 +302,10 @@ class AtomicServiceLoop:
         """Decide and act on the decision; never raises (the loop must survive anything)."""
         try:
             claim = self.decide()
-            ran = self._act(claim)
+            ran = self._act(claim) or self._take_over(claim)
             # after a run (which lasts until its slot ends) the claim is stale: check again at
             # once, with the time and membership of now
-            self._slot_wake = self.app.clock.monotonic() if ran else self._next_slot_start(claim)
+            self._slot_wake = self.app.clock.monotonic() if ran else self._next_wake(claim)
             return claim
         except Exception:
             self.runner.logger.exception("atomic service check failed; next check in due time")
@@ -309,25 +313,94 @@ class AtomicServiceLoop:
         finally:
             self.last_check_time = self.app.clock.time()
 
-    def _next_slot_start(self, claim: AtomicServiceClaim) -> float:
-        """The monotonic time just after this runner's slot next starts, assuming the
-        membership stays as the claim saw it (infinite when the runner has no slot)."""
+    def _next_slot_start(self, claim: AtomicServiceClaim) -> float | None:
+        """When (``clock.time()``) this runner's slot next starts, assuming the membership
+        stays as the claim saw it (None when the runner has no slot)."""
         if claim.slot_start is None:
-            return math.inf
+            return None
         cycle = self.app.conf.atomic_service_interval_minutes * 60
-        clock = self.app.clock
-        now = clock.time()
+        now = self.app.clock.time()
         start = claim.slot_start.timestamp()
         while start <= now:  # its slot of this cycle began already: the next cycle's
             start += cycle
-        return clock.monotonic() + (start - now) + SLOT_WAKE_DELAY_SECONDS
+        return start
 
-    def decide(self) -> AtomicServiceClaim:
+    def _hand_over_from(self, claim: AtomicServiceClaim, slot_start: float) -> float | None:
+        """When the window of the runner before this one ends (the spread margin before this
+        runner's slot), if there is such a gap."""
+        margin = self.app.conf.atomic_service_spread_margin_minutes * 60
+        if claim.stable_runner_count < 2 or margin <= 0:
+            return None
+        return slot_start - margin
+
+    def _next_wake(self, claim: AtomicServiceClaim) -> float:
+        """The monotonic time of the next check besides the regular ones: the start of this
+        runner's slot, or of the gap before it (see :meth:`_take_over`), polled every
+        :data:`HAND_OVER_POLL_SECONDS` while in that gap."""
+        slot_start = self._next_slot_start(claim)
+        if slot_start is None:
+            return math.inf
+        clock = self.app.clock
+        now = clock.time()
+        wake = slot_start + SLOT_WAKE_DELAY_SECONDS
+        gap = self._hand_over_from(claim, slot_start)
+        if gap is not None:
+            wake = min(wake, max(gap + SLOT_WAKE_DELAY_SECONDS, now + HAND_OVER_POLL_SECONDS))
+        return clock.monotonic() + (wake - now)
+
+    def _take_over(self, claim: AtomicServiceClaim) -> bool:
+        """In the gap before this runner's slot, start the slot early once the runner before
+        it has finished its run of that window (its execution is recorded as ended, and a
+        runner runs once per cycle): the spread margin guards against clock skew when nothing
+        says the previous run is over, and costs nothing more when something does. Returns
+        whether the services ran."""
+        if claim.reason != _Reason.NOT_ASSIGNED_SLOT or claim.assigned_runner_id in (
+            None,
+            self.runner.runner_id,
+        ):
+            return False
+        slot_start = self._next_slot_start(claim)
+        if slot_start is None:
+            return False
+        gap = self._hand_over_from(claim, slot_start)
+        now = self.app.clock.time()
+        if gap is None or not gap <= now < slot_start:
+            return False
+        slot_size = self.app.conf.atomic_service_interval_minutes * 60 / claim.stable_runner_count
+        if not self._finished_since(claim.assigned_runner_id, slot_start - slot_size):
+            return False
+        early = self.decide(at=slot_start)
+        run = early.atomic_service_run
+        if run is None or self._last_run_cycle == early.cycle_start:
+            return False
+        self._last_run_cycle = early.cycle_start
+        self.runner.logger.debug(
+            "atomic services: runner %s finished its window, starting %.1fs early",
+            claim.assigned_runner_id,
+            slot_start - now,
+        )
+        self._execute(run)
+        return True
+
+    def _finished_since(self, runner_id: str | None, since: float) -> bool:
+        """Whether ``runner_id``'s latest execution started at or after ``since`` (epoch
+        seconds) and has ended (completed or abandoned)."""
+        for execution in self.app.orchestrator.get_atomic_service_executions(limit=50):
+            if execution.runner_id != runner_id or execution.status == _Status.BLOCKED:
+                continue
+            return execution.start_time.timestamp() >= since and execution.status in (
+                _Status.COMPLETED,
+                _Status.ABANDONED,
+            )
+        return False
+
+    def decide(self, at: float | None = None) -> AtomicServiceClaim:
+        """The decision for now (or for the moment ``at``, in ``clock.time()`` seconds)."""
         conf = self.app.conf
         return decide_atomic_service_claim(
             runner_id=self.runner.runner_id,
             active_runners=self.app.orchestrator.get_active_runners(),
-            current_time=self.app.clock.time(),
+            current_time=self.app.clock.time() if at is None else at,
             service_interval_minutes=conf.atomic_service_interval_minutes,
             spread_margin_minutes=conf.atomic_service_spread_margin_minutes,
             membership_stabilization_seconds=conf.atomic_service_membership_stabilization_minutes

@@ -27,6 +27,9 @@ for kind in ("orchestrator", "broker", "state_backend", "trigger", "client_data_
         if name.startswith(("SQLite", "Mem")):
             registry.resolve(kind, name)
 
+# what a child needs to load and run its invocation, which the modules above import lazily
+importlib.import_module("pynenc.invocation.dist_invocation")
+
 for _module in filter(None, os.environ.pop(PRELOAD_VARIABLE, "").split(",")):
     with contextlib.suppress(Exception):
         importlib.import_module(_module)

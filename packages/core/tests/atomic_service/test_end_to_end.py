@@ -103,11 +103,16 @@ def test_three_runners_take_turns_without_overlapping_executions(clock: FakeCloc
             assert runner.wait_until_stopped(10), "runner did not stop"
 
     runs = app.orchestrator.get_atomic_service_executions(limit=1000)
-    assert {(e.status, e.reason) for e in runs} == {(Status.COMPLETED, "")}
-    per_runner = {r.runner_id: sum(e.runner_id == r.runner_id for e in runs) for r in runners}
+    completed = [e for e in runs if e.status == Status.COMPLETED]
+    interrupted = [e for e in runs if e.status != Status.COMPLETED]
+    # a runner takes over in the margin before its slot once the previous run is over, so the
+    # next cycle's first run may have begun when the runners were stopped
+    assert {(e.status, e.reason) for e in interrupted} <= {(Status.ABANDONED, "stopped")}
+    assert len(interrupted) <= 1
+    per_runner = {r.runner_id: sum(e.runner_id == r.runner_id for e in completed) for r in runners}
     assert sorted(per_runner.values()) == [4, 4, 4], "each runner ran once in each cycle"
     intervals = sorted((e.start_time, e.end_time) for e in runs)
     for (start_a, end_a), (start_b, _) in pairwise(intervals):
         assert end_a is not None and end_a <= start_b, f"{start_a}-{end_a} overlaps {start_b}"
-    durations = {(end - start).total_seconds() for start, end in intervals if end is not None}
+    durations = {(e.end_time - e.start_time).total_seconds() for e in completed if e.end_time}
     assert durations == {CHECK_SECONDS}, "every run spanned one step of the clock"

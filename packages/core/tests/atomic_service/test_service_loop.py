@@ -361,14 +361,17 @@ def _record_run(app: Pynenc, runner: ThreadRunner, start: float, end: float | No
         )
 
 
+@pytest.mark.parametrize(
+    "first_started", [0.5, -30.0], ids=["in its slot", "itself taking over early"]
+)
 def test_a_runner_takes_over_in_the_margin_once_the_runner_before_it_finished(
-    clock: FakeClock,
+    clock: FakeClock, first_started: float
 ) -> None:
     """The first runner's window ends at 90 s (150 s slots less the 60 s margin); it recorded
     its run as finished, so the second one starts within a poll, not at 150 s."""
     work = Work()
     app, first, loop = _two_runners_and_the_seconds_loop(clock, work)
-    _record_run(app, first, 0.5, 90.0)
+    _record_run(app, first, first_started, 90.0)
     loop.start()
     try:
         clock.set(T0 + timedelta(seconds=90.2))

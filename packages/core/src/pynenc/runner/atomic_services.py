@@ -366,8 +366,10 @@ class AtomicServiceLoop:
         now = self.app.clock.time()
         if gap is None or not gap <= now < slot_start:
             return False
+        # the previous runner's run of this window began at the earliest when it took over in
+        # the gap before its own slot (one slot, plus that gap, before this runner's slot)
         slot_size = self.app.conf.atomic_service_interval_minutes * 60 / claim.stable_runner_count
-        if not self._finished_since(claim.assigned_runner_id, slot_start - slot_size):
+        if not self._finished_since(claim.assigned_runner_id, gap - slot_size):
             return False
         early = self.decide(at=slot_start)
         run = early.atomic_service_run

@@ -385,7 +385,9 @@ def test_a_runner_takes_over_in_the_margin_once_the_runner_before_it_finished(
     assert 90 < (run.start_time - T0).total_seconds() <= 91
 
 
-@pytest.mark.parametrize("first_run", ["still running", "none this window"])
+@pytest.mark.parametrize(
+    "first_run", ["still running", "none this window", "finished, another still running"]
+)
 def test_a_runner_keeps_the_margin_while_the_runner_before_it_may_still_run(
     clock: FakeClock, first_run: str
 ) -> None:
@@ -393,6 +395,17 @@ def test_a_runner_keeps_the_margin_while_the_runner_before_it_may_still_run(
     app, first, loop = _two_runners_and_the_seconds_loop(clock, work)
     if first_run == "still running":
         _record_run(app, first, 0.5, None)
+    elif first_run == "finished, another still running":
+        # a run started under another membership may last until its old slot's end
+        _record_run(app, first, 0.5, 90.0)
+        app.orchestrator.record_atomic_service_execution(
+            AtomicServiceExecution(
+                AtomicServiceId("runner-of-another-layout"),
+                T0 + timedelta(seconds=60),
+                None,
+                Status.RUNNING,
+            )
+        )
     loop.start()
     try:
         for second in (90.2, 100, 120, 149):

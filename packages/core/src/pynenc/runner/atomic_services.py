@@ -386,15 +386,30 @@ class AtomicServiceLoop:
 
     def _finished_since(self, runner_id: str | None, since: float) -> bool:
         """Whether ``runner_id``'s latest execution started at or after ``since`` (epoch
-        seconds) and has ended (completed or abandoned)."""
+        seconds) and has ended (completed or abandoned), and no execution of the last cycle
+        is still running (one started under another membership may run to its old slot's
+        end; a run never outlasts a cycle, so an older RUNNING record is a dead runner's)."""
+        recent = self.app.clock.time() - self.app.conf.atomic_service_interval_minutes * 60
+        latest: AtomicServiceExecution | None = None
         for execution in self.app.orchestrator.get_atomic_service_executions(limit=50):
-            if execution.runner_id != runner_id or execution.status == _Status.BLOCKED:
-                continue
-            return execution.start_time.timestamp() >= since and execution.status in (
+            started = execution.start_time.timestamp()
+            if execution.status == _Status.RUNNING and started >= recent:
+                return False
+            if (
+                latest is None
+                and execution.runner_id == runner_id
+                and execution.status != _Status.BLOCKED
+            ):
+                latest = execution
+        return (
+            latest is not None
+            and latest.start_time.timestamp() >= since
+            and latest.status
+            in (
                 _Status.COMPLETED,
                 _Status.ABANDONED,
             )
-        return False
+        )
 
     def decide(self, at: float | None = None) -> AtomicServiceClaim:
         """The decision for now (or for the moment ``at``, in ``clock.time()`` seconds)."""

@@ -113,7 +113,7 @@ class RedisBroker(BaseBroker):
         nothing, the next blocks at once: anything routed since then left a wake-up token.
 
         ``woken(bells, seconds)``, when given, does the wait and the attempt that follows it in
-        one round trip (:meth:`RedisStore.script_after_block`)."""
+        one round trip (``wait_on`` of :meth:`RedisStore.script`)."""
         self.store.note_runner()
         deadline = time.monotonic() + timeout
         local = self._local
@@ -193,29 +193,14 @@ class RedisBroker(BaseBroker):
         repeat_args: Callable[[], Sequence[str]] | None = None,
         *,
         deadline: float,
+        wait_on: tuple[Sequence[str], float] | None = None,
     ) -> Any:
-        """Run a script that takes work; a refusal that will not go away by itself (a
-        :class:`BackendError`) is raised after a pause, so a runner does not spin on it."""
+        """Run a script that takes work (after a wait on wake-up lists, in the same round
+        trip, with ``wait_on``: see :meth:`RedisStore.script`); a refusal that will not go away
+        by itself (a :class:`BackendError`) is raised after a pause, so a runner does not spin
+        on it."""
         try:
-            return self.store.script(name, args, repeat_args)
-        except BackendError:
-            time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
-            raise
-
-    def script_after_block(
-        self,
-        bells: list[str],
-        seconds: float,
-        name: str,
-        args: Sequence[str],
-        repeat_args: Callable[[], Sequence[str]],
-        *,
-        deadline: float,
-    ) -> Any:
-        """:meth:`run_script`, run once a wait on ``bells`` of up to ``seconds`` ends, in the
-        same round trip."""
-        try:
-            return self.store.script_after_block(bells, seconds, name, args, repeat_args)
+            return self.store.script(name, args, repeat_args, wait_on=wait_on)
         except BackendError:
             time.sleep(max(0.0, min(deadline - time.monotonic(), 1.0)))
             raise

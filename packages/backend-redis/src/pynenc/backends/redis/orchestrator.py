@@ -441,15 +441,12 @@ class RedisOrchestrator(BaseOrchestrator):
             timeout = max(0.0, request.timeout)
         deadline = time.monotonic() + timeout
 
-        def parsed(
-            raw: list[Any], record: InvocationStatusRecord
+        def attempt(
+            wait_on: tuple[Sequence[str], float] | None = None,
         ) -> tuple[dict[InvocationId, Claim] | None, float | None]:
-            next_due = float(raw[0]) if raw[0] else None
-            if len(raw) == 1:
-                return None, next_due
-            return self._claims_from(raw, record, request.start, backend), next_due
-
-        def attempt() -> tuple[dict[InvocationId, Claim] | None, float | None]:
+            # After a wait (``wait_on``) the round runs when the wait ends, with the time of
+            # asking: the script records each claim after the invocation's current status, so
+            # a claim of an invocation registered during the wait is recorded 1 us after it.
             record = self._claim_record(request.runner_id)
             now, token = self.app.clock.time(), new_token()
             raw = broker.run_script(
@@ -457,26 +454,17 @@ class RedisOrchestrator(BaseOrchestrator):
                 [prefix, args.header(now, record, token, False), *args.queues],
                 lambda: [prefix, args.header(now, record, token, True), *args.queues],
                 deadline=deadline,
+                wait_on=wait_on,
             )
-            return parsed(raw, record)
+            next_due = float(raw[0]) if raw[0] else None
+            if len(raw) == 1:
+                return None, next_due
+            return self._claims_from(raw, record, request.start, backend), next_due
 
         def woken(
             bells: list[str], seconds: float
         ) -> tuple[dict[InvocationId, Claim] | None, float | None]:
-            # The round runs when the wait ends, with the time of asking: the script records
-            # each claim after the invocation's current status, so a claim of an invocation
-            # registered during the wait is recorded 1 us after its registration.
-            record = self._claim_record(request.runner_id)
-            now, token = self.app.clock.time(), new_token()
-            raw = broker.script_after_block(
-                bells,
-                seconds,
-                "claim_round",
-                [prefix, args.header(now, record, token, False), *args.queues],
-                lambda: [prefix, args.header(now, record, token, True), *args.queues],
-                deadline=deadline,
-            )
-            return parsed(raw, record)
+            return attempt((bells, seconds))
 
         return broker.poll(attempt, request.queues, timeout, woken) or {}
 

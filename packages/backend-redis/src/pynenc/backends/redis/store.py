@@ -179,32 +179,13 @@ class RedisStore:
         name: str,
         args: Sequence[Any],
         repeat_args: Callable[[], Sequence[Any]] | None = None,
+        *,
+        wait_on: tuple[Sequence[str], float] | None = None,
     ) -> Any:
         """Run the Lua script ``lua/<name>.lua`` with ``args`` (its ARGV); a repeat after a
-        failed attempt (whose effect is unknown) sends what ``repeat_args`` gives, if given."""
-        lua = script(name)
-        if repeat_args is None:
-            return self.run(lambda client: lua(client, args))
-        attempts = 0
-
-        def call(client: Any) -> Any:
-            nonlocal attempts
-            attempts += 1
-            return lua(client, args if attempts == 1 else repeat_args())
-
-        return self.run(call)
-
-    def script_after_block(
-        self,
-        bells: Sequence[str],
-        seconds: float,
-        name: str,
-        args: Sequence[Any],
-        repeat_args: Callable[[], Sequence[Any]],
-    ) -> Any:
-        """Wait on the wake-up lists ``bells`` for up to ``seconds``, then run the script
-        ``name``, in one round trip. A repeat after a failed attempt (whose effect is unknown)
-        runs the script alone, with what ``repeat_args`` gives."""
+        failed attempt (whose effect is unknown) sends what ``repeat_args`` gives, if given.
+        With ``wait_on`` (wake-up lists, seconds) the first attempt runs the script once a
+        BLPOP on those lists ends, in the same round trip; a repeat runs the script alone."""
         lua = script(name)
         attempts = 0
 
@@ -212,8 +193,10 @@ class RedisStore:
             nonlocal attempts
             attempts += 1
             if attempts == 1:
-                return lua.after_block(client, bells, seconds, args)
-            return lua(client, repeat_args())
+                if wait_on is None:
+                    return lua(client, args)
+                return lua.after_block(client, *wait_on, args)
+            return lua(client, args if repeat_args is None else repeat_args())
 
         return self.run(call)
 

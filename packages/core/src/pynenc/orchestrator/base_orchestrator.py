@@ -770,19 +770,7 @@ class BaseOrchestrator(ABC):
         claims: dict[InvocationId, Claim] = {}
         with self._claim_step():
             self._claim_into(claims, ids, ClaimRequest(runner_ctx.runner_id, len(ids), start))
-        claimed: list[InvocationId] = []
-        for invocation_id, claim in claims.items():
-            result = claim.result
-            if result.applied:
-                self._after_change(invocation_id, claim.record, cache=claim.started is None)
-                if claim.started is not None:
-                    self._after_change(invocation_id, claim.started)
-                elif start:
-                    continue  # claimed, but it could not be started: it stays PENDING
-                claimed.append(invocation_id)
-            elif result.conflict is not None and result.previous is not None:
-                self._hold_back(invocation_id, result.previous.status, runner_ctx)
-        return claimed
+        return self._claimed_ids(claims, runner_ctx, start)
 
     def _hold_back(
         self, invocation_id: InvocationId, status: InvocationStatus, runner_ctx: RunnerContext
@@ -847,6 +835,20 @@ class BaseOrchestrator(ABC):
         """What a round's claims mean for the runner: the invocations it now owns (RUNNING
         when ``start``), loaded; the ones running concurrency refused are held back, the ones
         that cannot be loaded here are failed."""
+        claimed = self._claimed_ids(claims, runner_ctx, start)
+        if not claimed:
+            return []
+        invocations, errors = self.app.state_backend.load_invocations(claimed)
+        for invocation_id, error in errors.items():
+            self.fail_unrunnable(invocation_id, error, runner_ctx, running=start)
+        return invocations
+
+    def _claimed_ids(
+        self, claims: dict[InvocationId, Claim], runner_ctx: RunnerContext, start: bool
+    ) -> list[InvocationId]:
+        """The invocations the claims gave the runner (started too, with ``start``: one
+        claimed but not started stays PENDING), after the hooks of each change; the ones
+        running concurrency refused are held back."""
         claimed: list[InvocationId] = []
         for invocation_id, claim in claims.items():
             result = claim.result
@@ -859,12 +861,7 @@ class BaseOrchestrator(ABC):
                 claimed.append(invocation_id)
             elif result.conflict is not None and result.previous is not None:
                 self._hold_back(invocation_id, result.previous.status, runner_ctx)
-        if not claimed:
-            return []
-        invocations, errors = self.app.state_backend.load_invocations(claimed)
-        for invocation_id, error in errors.items():
-            self.fail_unrunnable(invocation_id, error, runner_ctx, running=start)
-        return invocations
+        return claimed
 
     def fail_unrunnable(
         self,

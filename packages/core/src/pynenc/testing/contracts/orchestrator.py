@@ -104,6 +104,22 @@ def _race_to_claim(
     )
 
 
+def _waiting_in_a_thread(
+    app: Pynenc, invocation_ids: list[InvocationId]
+) -> tuple[dict[InvocationId, InvocationStatusRecord], threading.Event]:
+    """Start a thread that waits (up to 10 s) for the invocations to be final: what it found,
+    and the event set when it returned."""
+    found: dict[InvocationId, InvocationStatusRecord] = {}
+    woke = threading.Event()
+
+    def wait() -> None:
+        found.update(app.orchestrator.wait_for_final(invocation_ids, timeout=10.0))
+        woke.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    return found, woke
+
+
 class OrchestratorContract(ConformanceTests):
     """Statuses, transitions, listings, runners and records of ``orchestrator_cls``."""
 
@@ -755,14 +771,7 @@ class OrchestratorContract(ConformanceTests):
         owner = harness.runner_context()
         invocation_id = harness.register(app).invocation_id
         _move_to(app, invocation_id, S.RUNNING, owner)
-        found: dict[InvocationId, Any] = {}
-        woke = threading.Event()
-
-        def wait() -> None:
-            found.update(app.orchestrator.wait_for_final([invocation_id], timeout=10.0))
-            woke.set()
-
-        threading.Thread(target=wait, daemon=True).start()
+        found, woke = _waiting_in_a_thread(app, [invocation_id])
         assert not woke.wait(0.05), "wait_for_final must not return before the result is final"
         app.orchestrator.set_invocation_result(invocation_id, 3, owner)
         assert woke.wait(5.0), "a result waiter must wake once the result is stored"
@@ -775,14 +784,7 @@ class OrchestratorContract(ConformanceTests):
         first, second = (harness.register(app).invocation_id for _ in range(2))
         for invocation_id in (first, second):
             _move_to(app, invocation_id, S.RUNNING, owner)
-        found: dict[InvocationId, Any] = {}
-        woke = threading.Event()
-
-        def wait() -> None:
-            found.update(app.orchestrator.wait_for_final([first, second, first], timeout=10.0))
-            woke.set()
-
-        threading.Thread(target=wait, daemon=True).start()
+        found, woke = _waiting_in_a_thread(app, [first, second, first])
         app.orchestrator.set_invocation_result(first, 1, owner)
         assert not woke.wait(0.1), (
             "wait_for_final must wait for every invocation (one waking it per result makes a "

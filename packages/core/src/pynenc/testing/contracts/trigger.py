@@ -87,6 +87,20 @@ def _store_event_and_run(app: Pynenc, clock: FakeClock) -> tuple[EventRecord, st
     return event, run
 
 
+def _pass_dying_in(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch, component: object, method: str
+) -> None:
+    """A loop pass whose runner dies in ``component.method`` (it raises ConnectionError)."""
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError(f"the runner died in {method}")
+
+    monkeypatch.setattr(component, method, dying)
+    with pytest.raises(ConnectionError):
+        _loop_pass(app)
+    monkeypatch.undo()
+
+
 def _paid_orders(app: Pynenc, fired: list[InvocationId]) -> list[InvocationId]:
     """The invocations of ``on_paid_order`` among ``fired`` (a cron trigger of the same module
     fires too when a test moves the clock on)."""
@@ -177,15 +191,7 @@ class TriggerBehaviourScenarios:
         """The runner that claimed the run died (here: its registration failed) before the
         invocation existed: the event is kept, and fired once the claim timed out."""
         event_id = trigger_app.trigger.emit_event("conformance.order", {"order": 9, "kind": "paid"})
-        orchestrator = trigger_app.orchestrator
-
-        def lost_registration(*args: Any, **kwargs: Any) -> Any:
-            raise ConnectionError("the runner died before registering")
-
-        monkeypatch.setattr(orchestrator, "register_and_route", lost_registration)
-        with pytest.raises(ConnectionError):
-            _loop_pass(trigger_app)
-        monkeypatch.undo()
+        _pass_dying_in(trigger_app, monkeypatch, trigger_app.orchestrator, "register_and_route")
         assert _loop_pass(trigger_app) == [], "a run claimed moments ago may still be firing"
         fake_clock.advance(trigger_app.trigger.conf.trigger_run_claim_timeout_seconds + 1)
         fired = _paid_orders(trigger_app, _loop_pass(trigger_app) + _loop_pass(trigger_app))
@@ -203,14 +209,7 @@ class TriggerBehaviourScenarios:
         run: once the claim timed out, the next pass finds that invocation and records it."""
         event_id = trigger_app.trigger.emit_event("conformance.order", {"order": 8, "kind": "paid"})
         trigger = trigger_app.trigger
-
-        def lost_record(*args: Any, **kwargs: Any) -> None:
-            raise ConnectionError("the runner died before recording its invocation")
-
-        monkeypatch.setattr(trigger, "_record_trigger_run_invocations", lost_record)
-        with pytest.raises(ConnectionError):
-            _loop_pass(trigger_app)
-        monkeypatch.undo()
+        _pass_dying_in(trigger_app, monkeypatch, trigger, "_record_trigger_run_invocations")
         registered = trigger_app.orchestrator.query_invocations(
             InvocationQuery(task_ids=frozenset({trigger_tasks.on_paid_order.task_id.key}))
         ).invocation_ids

@@ -78,7 +78,9 @@ def main() -> int:
         after_orchestrator_purge = used_memory(server)
     finally:
         app.purge()
-    time.sleep(0.1)  # let the server settle its lazy frees before the last reading
+    deadline = time.monotonic() + 5.0  # the purge's UNLINKs free in the background
+    while server.info("memory").get("lazyfree_pending_objects", 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
     after_app_purge = used_memory(server)
 
     def per_invocation(delta: int) -> str:

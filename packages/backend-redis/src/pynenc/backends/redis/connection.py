@@ -19,6 +19,8 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import hiredis
+
 import redis
 from pynenc.backends.redis.exceptions import (
     RedisAuthenticationError,
@@ -122,7 +124,7 @@ history entry) travels as one string, far cheaper to send than one argument per 
 
 def pack(*fields: object) -> str:
     """The fields of one record as one script argument."""
-    return SEP.join(f if isinstance(f, str) else str(f) for f in fields)
+    return SEP.join(map(str, fields))
 
 
 def _status_table_lua() -> str:
@@ -261,11 +263,21 @@ class LuaScript:
         return f"LuaScript({self.name!r})"
 
 
+def _packed(connection: Any, commands: Sequence[Sequence[Any]]) -> Any:
+    """``commands`` in the wire protocol. The hot path's arguments are strings and integers,
+    which hiredis packs (as UTF-8) in one C call each, without redis-py's per-argument
+    encoding; anything else goes through the connection's own packer."""
+    try:
+        return [b"".join([hiredis.pack_command(tuple(command)) for command in commands])]
+    except TypeError:
+        return connection.pack_commands(commands)
+
+
 def _call_on(connection: Any, *command: Any) -> Any:
     """Send one command and read its reply; a connection left in an unknown state (an error
     while sending or reading) is closed, so its next use connects afresh."""
     try:
-        connection.send_command(*command)
+        connection.send_packed_command(_packed(connection, (command,)))
         return connection.read_response()
     except ResponseError:
         raise
@@ -279,7 +291,7 @@ def _call_pipelined_on(connection: Any, *commands: Sequence[Any]) -> list[Any]:
     reply is raised once all are read, so the connection stays in step. As in
     :func:`_call_on`, a connection left in an unknown state is closed."""
     try:
-        connection.send_packed_command(connection.pack_commands(commands))
+        connection.send_packed_command(_packed(connection, commands))
         replies: list[Any] = []
         error: ResponseError | None = None
         for _ in commands:

@@ -75,6 +75,23 @@ def test_a_short_task_that_blocks_does_not_hold_up_other_work() -> None:
         assert stuck.wait(timeout=10) == "stuck"
 
 
+def test_short_tasks_claimed_behind_one_that_blocks_go_to_other_threads() -> None:
+    """The claiming thread runs the short tasks it claimed together one after the other; when
+    the first of them blocks, those it has not started are handed to pooled threads instead of
+    waiting behind it."""
+    app = mem_app(max_threads=4)
+    quick = t.bind(app, t.quick_unless)
+    with RunningRunner(ThreadRunner(app)):
+        for i in range(20):
+            assert quick(f"warm-{i}", False).wait(timeout=10) == f"warm-{i}"
+        group = quick.parallelize([("stuck", True)] + [(f"next-{i}", False) for i in range(3)])
+        stuck, *others = group.invocations
+        assert [o.wait(timeout=10) for o in others] == [f"next-{i}" for i in range(3)]
+        assert stuck.status == InvocationStatus.RUNNING, "still blocked while the others ran"
+        t.gate.set()
+        assert stuck.wait(timeout=10) == "stuck"
+
+
 def test_a_task_that_runs_long_is_not_run_by_the_claiming_thread() -> None:
     """Once a task is known to be slow, the thread that claims work hands it to a pooled
     thread: four of them block four threads at once."""

@@ -22,6 +22,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
+HISTORY_WINDOW_US = 10_000_000
+"""Width of a window of the history time index (10 s): the state backend keeps, per window,
+the set of the invocations with history entries in it (``s:hw:<window>``, see the scripts'
+prelude)."""
+
+
 def to_micros(moment: datetime) -> int:
     """Exact integer microseconds since the epoch (naive datetimes are taken as UTC)."""
     if moment.tzinfo is None:

@@ -129,7 +129,9 @@ def pack(*fields: object) -> str:
 
 def _status_table_lua() -> str:
     """The status table as the scripts see it: sets of statuses (``,A,B,``) by property. The
-    scripts validate and index against this data and nothing else."""
+    scripts validate and index against this data and nothing else. Also the width of a
+    history time window (:data:`~pynenc.backends.redis.codec.HISTORY_WINDOW_US`)."""
+    from pynenc.backends.redis.codec import HISTORY_WINDOW_US
     from pynenc.invocation.status import (
         ACTIVE_STATUSES,
         FINAL_STATUSES,
@@ -143,7 +145,8 @@ def _status_table_lua() -> str:
     return (
         f"local T = {{owned = {lua_set(OWNED_STATUSES)}, active = {lua_set(ACTIVE_STATUSES)}, "
         f"final = {lua_set(FINAL_STATUSES)}, registered = "
-        f'"{InvocationStatus.REGISTERED.value}"}}'
+        f'"{InvocationStatus.REGISTERED.value}"}}\n'
+        f"local HISTORY_WINDOW_US = {HISTORY_WINDOW_US}"
     )
 
 

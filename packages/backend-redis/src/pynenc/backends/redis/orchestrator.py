@@ -170,16 +170,16 @@ def _cas_result(raw: Sequence[Any], i: int) -> tuple[CasResult, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def round_args(request: ClaimRequest) -> _RoundArgs:
-    """The arguments of a round for ``request`` (a runner asks the same few requests again and
-    again)."""
-    return _RoundArgs(request)
+def round_args(request: ClaimRequest, retention: float) -> _RoundArgs:
+    """The arguments of a round for ``request`` with the state ``retention`` (seconds; a runner
+    asks the same few requests again and again)."""
+    return _RoundArgs(request, retention)
 
 
 class _RoundArgs:
     """The arguments of a claim round (``lua/claim_round.lua``), built once per request."""
 
-    def __init__(self, request: ClaimRequest) -> None:
+    def __init__(self, request: ClaimRequest, retention: float) -> None:
         runner_id = request.runner_id
         self.queues = list(request.queues or ())
         self._static = pack(
@@ -193,6 +193,7 @@ class _RoundArgs:
         self._parts = pack(
             *history_parts(S.PENDING.value, runner_id, runner_id, None),
             *history_parts(S.RUNNING.value, runner_id, runner_id, None),
+            repr(retention),
         )
 
     def header(self, now: float, record: InvocationStatusRecord, token: str, repeat: bool) -> str:
@@ -291,7 +292,12 @@ class RedisOrchestrator(BaseOrchestrator):
             return {}
         args: list[str] = [
             self.store.prefix,
-            pack(record.runner_id or "", to_micros(record.timestamp), new_token()),
+            pack(
+                record.runner_id or "",
+                to_micros(record.timestamp),
+                new_token(),
+                repr(self._state_retention()),
+            ),
         ]
         for entry in entries:
             inv_id = entry.invocation_id
@@ -360,20 +366,21 @@ class RedisOrchestrator(BaseOrchestrator):
         token: str,
     ) -> str:
         """The header argument of a transition (see ``transition`` in ``lua/prelude.lua``)."""
-        retention = 0.0
-        if value_kind or rule.target in FINAL_STATUSES:
-            backend = self._colocated("state_backend")
-            if backend is not None:
-                retention = backend.conf.state_retention_hours * 3600
         return pack(
             _rule_and_runner(rule, record.runner_id or ""),
             to_micros(record.timestamp),
             flags,
             value_kind,
-            repr(retention),
+            repr(self._state_retention()),
             token,
             INLINE_VALUE_BYTES,
         )
+
+    def _state_retention(self) -> float:
+        """Seconds the co-located state backend keeps a final invocation's state (0: until the
+        app is purged); the scripts also bound the history time index with it."""
+        backend = self._colocated("state_backend")
+        return backend.conf.state_retention_hours * 3600 if backend is not None else 0.0
 
     @staticmethod
     def _transition_item(invocation_id: InvocationId, history: InvocationHistory | None) -> str:
@@ -435,7 +442,7 @@ class RedisOrchestrator(BaseOrchestrator):
         if backend is None or broker is None:
             return super()._claim_round(request)
         prefix = self.store.prefix
-        args = round_args(request)
+        args = round_args(request, self._state_retention())
         timeout = broker.conf.broker_retrieve_timeout_seconds
         if request.timeout is not None:
             timeout = max(0.0, request.timeout)
@@ -480,7 +487,7 @@ class RedisOrchestrator(BaseOrchestrator):
         invocation_id, rule, record, history, serialized_result, serialized_exception = move
         kind, value = self._final_value(invocation_id, serialized_result, serialized_exception)
         prefix = self.store.prefix
-        args = round_args(request)
+        args = round_args(request, self._state_retention())
         claim = self._claim_record(request.runner_id)
         now, token = self.app.clock.time(), new_token()
         head = [

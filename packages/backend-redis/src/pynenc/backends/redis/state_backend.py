@@ -1,8 +1,10 @@
 """Redis state backend: calls, history, results and workflow records of an app.
 
-Keys (under the app's prefix): ``s:inv:<id>`` the stored call (JSON), ``s:ids`` every stored id
-(for lookups by prefix), ``s:kids:<parent>`` children in registration order, ``s:hist:<id>``
-the history entries (a list), ``s:htime`` every entry by time (for time-range reads),
+Keys (under the app's prefix): ``s:inv:<id>`` the stored call (JSON), ``s:idp:<abc>`` the
+stored ids starting with ``abc`` (for lookups by prefix), ``s:kids:<parent>`` children in
+registration order, ``s:hist:<id>`` the history entries (a list), ``s:hw:<window>`` the ids
+with entries in a 10-second window (:data:`~pynenc.backends.redis.codec.HISTORY_WINDOW_US`, for
+time-range reads; an invocation is added to a window once, not once per entry),
 ``s:res:<id>`` / ``s:exc:<id>`` the result or exception, ``s:wfd:<workflow>`` workflow data,
 ``s:wf`` / ``s:wfo`` / ``s:wft:<type>`` workflow runs, ``s:wfs:<workflow>`` sub-invocations,
 ``s:rctx`` runner contexts. App infos live in ``pynenc:apps``, shared by every app on the
@@ -13,8 +15,9 @@ Small results and exceptions also travel with the final notification (see
 trip.
 
 With ``state_retention_hours`` set, the final step gives an invocation's keys that time to
-live and the index entries of expired invocations are removed a few at a time by later final
-steps, so memory stays bounded.
+live, the ids of expired invocations leave the prefix lookup a few at a time in later final
+steps, and each window of the time index expires that long after the window ends, so memory
+stays bounded.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from pynenc.backends.redis.codec import (
+    HISTORY_WINDOW_US,
     decode_history,
     decode_invocation,
     decode_workflow,
@@ -55,9 +59,16 @@ _PREFETCHED = 1024
 """Calls a claim returned that the runner has not loaded yet (normally loaded at once)."""
 
 
-def _prefix_upper_bound(prefix: str) -> str:
-    """The smallest string greater than every string starting with ``prefix``."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+_WINDOW_READ = 200
+"""Invocations of a time index window read per script call."""
+
+_WINDOWS_PER_LOOK = 4096
+"""Time index windows looked up per script call (about 11 hours of 10-second windows)."""
+
+
+def _glob(text: str) -> str:
+    """``text`` matched literally in a Redis glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 class RedisStateBackend(BaseStateBackend):
@@ -118,14 +129,14 @@ class RedisStateBackend(BaseStateBackend):
         return [InvocationId(i) for i in ids]
 
     def _find_invocation_ids_by_prefix(self, prefix: str, limit: int) -> list[InvocationId]:
-        key, low, high = self._key("ids"), f"[{prefix}", f"({_prefix_upper_bound(prefix)}"
-        ids = self.store.run(lambda c: c.zrangebylex(key, low, high, 0, limit))
-        return [InvocationId(str(i)) for i in ids]
+        key, pattern = self._key("idp", prefix[:3]), f"{_glob(prefix)}*"
+        found = self.store.run(lambda c: {str(i) for i in c.sscan_iter(key, match=pattern)})
+        return [InvocationId(i) for i in sorted(found)[:limit]]
 
     # ------------------------------------------------------------------ history
 
     def _add_histories(self, histories: Sequence[InvocationHistory]) -> None:
-        args = [self.store.prefix]
+        args = [self.store.prefix, repr(self.conf.state_retention_hours * 3600)]
         for history in histories:
             args.append(
                 pack(history.invocation_id, to_micros(history.timestamp), encode_history(history))
@@ -140,25 +151,49 @@ class RedisStateBackend(BaseStateBackend):
     def _iter_history_in_timerange(
         self, start_time: datetime, end_time: datetime, batch_size: int
     ) -> Iterator[list[InvocationHistory]]:
-        """Each batch is one script call (rank-based paging), so nothing stays open between
-        batches."""
+        """Window by window of the time index, oldest first: the windows that hold entries
+        are found a few thousand at a time, and a window's invocations are read a few hundred
+        per script call, so no call runs long and nothing stays open between calls. Entries
+        are ordered by time, then invocation id, then position in its history."""
         start, end = to_micros(start_time), to_micros(end_time)
-        after_member, after_time = "", ""
-        while True:
-            raw = self.store.script(
-                "history_range",
-                [self.store.prefix, start, end, after_member, after_time, batch_size],
-            )
-            if not raw:
-                return
-            batch = []
-            for i in range(0, len(raw), 3):
-                member, _, entry = raw[i : i + 3]
-                batch.append(decode_history(member.rsplit(":", 1)[0], entry))
+        if end <= start:
+            return
+        batch: list[InvocationHistory] = []
+        for window in self._history_windows(
+            start // HISTORY_WINDOW_US, (end - 1) // HISTORY_WINDOW_US
+        ):
+            low = max(start, window * HISTORY_WINDOW_US)
+            high = min(end, (window + 1) * HISTORY_WINDOW_US)
+            found: list[tuple[int, str, int, str]] = []
+            cursor = "0"
+            while True:
+                raw = self.store.script(
+                    "history_range",
+                    [self.store.prefix, "e", str(window), cursor, low, high, _WINDOW_READ],
+                )
+                cursor = str(raw[0])
+                for i in range(1, len(raw), 4):
+                    found.append((int(raw[i + 2]), raw[i], int(raw[i + 1]), raw[i + 3]))
+                if cursor == "0":
+                    break
+            found.sort(key=lambda e: (e[0], e[1], e[2]))
+            for _, invocation_id, _, entry in found:
+                batch.append(decode_history(invocation_id, entry))
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+        if batch:
             yield batch
-            if len(raw) < 3 * batch_size:
-                return
-            after_member, after_time = raw[-3], raw[-2]
+
+    def _history_windows(self, first: int, last: int) -> Iterator[int]:
+        """The windows from ``first`` to ``last`` that hold entries, in order."""
+        following: int | None = first
+        while following is not None:
+            raw = self.store.script(
+                "history_range", [self.store.prefix, "w", following, last, _WINDOWS_PER_LOOK]
+            )
+            following = int(raw[0]) if raw[0] else None
+            yield from (int(w) for w in raw[1:])
 
     # ------------------------------------------------------------------ results
 

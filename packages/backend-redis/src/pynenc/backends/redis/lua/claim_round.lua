@@ -16,7 +16,8 @@
 -- ARGV: 1 prefix; 2 header: now (epoch seconds, app clock), max, waited limit (0 = none),
 --   runnable set (of waited invocations), claim rule (target, from-any set, from-owner set,
 --   exclusive "1"/"0"), start status ("" = claim only), runner id, claim time (us), token,
---   retry ("1"/"0"), claim history and start history (each as two parts, see history_entry);
+--   retry ("1"/"0"), claim history and start history (each as two parts, see history_entry),
+--   state retention (seconds, 0 = keep; for the history time index);
 --   3... queue names (none = every queue).
 -- Returns: next due time ("" = none, or not looked up because something was examined), then
 --   8 values per examined invocation: id, applied (1/0), previous status, runner, time,

@@ -39,18 +39,18 @@ end
 --   s status, r runner id ("" for none), t status time (us), k task id, c call id,
 --   g registration key, u running key ("" for none), q registration sequence, a registered at
 --   (us), n retries, x token of the last call that changed its status, m token of the call
---   that registered it.
+--   that registered it, h the history window its last history entry was indexed in.
 -- and is indexed in: o:st:<status> (zset by q), o:tc:<task> (hash status -> count),
 -- o:own:<runner> (set, while its status is owned), o:run:<running key> (set, while active),
 -- o:reg:<registration key> (the id of the one REGISTERED invocation with that key).
 
 local function read_inv(id)
-  local v = redis.call('HMGET', P .. 'o:inv:' .. id, 's', 'r', 't', 'k', 'g', 'u', 'q', 'x')
+  local v = redis.call('HMGET', P .. 'o:inv:' .. id, 's', 'r', 't', 'k', 'g', 'u', 'q', 'x', 'h')
   if not v[1] then
     return nil
   end
   return {s = v[1], r = v[2] or '', t = v[3] or '', k = v[4] or '', g = v[5] or '',
-          u = v[6] or '', q = v[7] or '0', x = v[8] or ''}
+          u = v[6] or '', q = v[7] or '0', x = v[8] or '', h = v[9] or ''}
 end
 
 -- Take invocation `id` (fields `f`) out of the indexes of its current status. `ts` (us), the
@@ -98,10 +98,36 @@ local function history_entry(ts, mid, tail)
   return '[' .. ts .. ',' .. mid .. ',' .. ts .. ',' .. tail .. ']'
 end
 
--- Append one history entry (JSON) of invocation `id`, indexed by time `ts` (us).
-local function add_history(id, ts, entry)
-  local n = redis.call('RPUSH', P .. 's:hist:' .. id, entry)
-  redis.call('ZADD', P .. 's:htime', ts, id .. ':' .. (n - 1))
+-- History time index: s:hw:<window> is the set of the invocations with history entries in
+-- that window of HISTORY_WINDOW_US microseconds (window = floor(time / HISTORY_WINDOW_US);
+-- the width is set with the status table, from codec.HISTORY_WINDOW_US). An
+-- invocation is added to a window when one of its entries falls in it, unless its status hash
+-- says (field h) its previous entry was indexed in the same window: most invocations are added
+-- once. With a state retention, a window's set expires that long after the window ends.
+-- The window (a string) of a history time `ts` (us, a number or a string).
+local function history_window(ts)
+  return string.format('%d', math.floor(tonumber(ts) / HISTORY_WINDOW_US))
+end
+
+-- Index invocation `id` in `window` (its previous window is `last`, "" when unknown);
+-- `retention` (seconds, 0 = keep) bounds how long the window's set lives.
+local function index_history(id, window, last, retention)
+  if window == last then
+    return
+  end
+  local key = P .. 's:hw:' .. window
+  if redis.call('SADD', key, id) == 1 and retention > 0 then
+    redis.call('EXPIRE', key, int(retention + 2 * HISTORY_WINDOW_US / 1e6), 'NX')
+  end
+end
+
+-- Append one history entry (JSON) of invocation `id` at time `ts` (us) and index it;
+-- `last` and `retention` as for index_history. Returns the entry's window.
+local function add_history(id, ts, entry, last, retention)
+  redis.call('RPUSH', P .. 's:hist:' .. id, entry)
+  local window = history_window(ts)
+  index_history(id, window, last, retention)
+  return window
 end
 
 -- Queue invocation `id` in `queue` now: best priority first, first in first out within one.
@@ -221,25 +247,26 @@ local function runnable_waited(limit, runnable)
   return out
 end
 
+-- Invocation ids by their first characters (for lookups by prefix, which give at least 4):
+-- s:idp:<first 3 characters> is the set of the ids starting with them.
+local function id_bucket(id)
+  return P .. 's:idp:' .. string.sub(id, 1, 3)
+end
+
 -- State retention: give a final invocation's state keys `retention` seconds to live, and
--- forget a few invocations whose state already expired (their lookup and time index entries).
+-- forget a few invocations whose state already expired (their entry in the prefix lookup;
+-- the history time index expires by itself).
 local function expire_state(id, ts, retention)
   local seconds = int(retention)
   for _, kind in ipairs({'s:inv:', 's:hist:', 's:res:', 's:exc:', 's:kids:'}) do
     redis.call('EXPIRE', P .. kind .. id, seconds)
   end
   local now = tonumber(ts) / 1e6
-  local entries = redis.call('LLEN', P .. 's:hist:' .. id)
-  redis.call('ZADD', P .. 's:expiring', int(now + retention), id .. '|' .. entries)
+  redis.call('ZADD', P .. 's:expiring', int(now + retention), id)
   local gone = redis.call('ZRANGEBYSCORE', P .. 's:expiring', '-inf', int(now), 'LIMIT', 0, 16)
-  for _, member in ipairs(gone) do
-    local sep = string.find(member, '|', 1, true)
-    local old = string.sub(member, 1, sep - 1)
-    for n = 0, tonumber(string.sub(member, sep + 1)) - 1 do
-      redis.call('ZREM', P .. 's:htime', old .. ':' .. n)
-    end
-    redis.call('ZREM', P .. 's:ids', old)
-    redis.call('ZREM', P .. 's:expiring', member)
+  for _, old in ipairs(gone) do
+    redis.call('SREM', id_bucket(old), old)
+    redis.call('ZREM', P .. 's:expiring', old)
   end
 end
 
@@ -278,11 +305,17 @@ local function transition(header, value, item, out)
       if conflict == '' then
         applied = 1
         unindex(id, f, target, ts)
-        redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token)
-        index(id, f, target, runner)
+        local window = f.h
         if string.find(flags, 'h', 1, true) then
-          add_history(id, r[2], r[3])
+          window = add_history(id, r[2], r[3], f.h, retention)
         end
+        if window ~= f.h then
+          redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token,
+            'h', window)
+        else
+          redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token)
+        end
+        index(id, f, target, runner)
         if value_kind == 'r' then
           redis.call('SET', P .. 's:res:' .. id, value)
         elseif value_kind == 'e' then
@@ -328,6 +361,7 @@ local function claim_round(header, first_queue)
     status = h[9]
   end
   local claim_mid, claim_tail, start_mid, start_tail = h[14], h[15], h[16], h[17]
+  local retention = tonumber(h[18])
 
   local function emit(id, applied, f, conflict, at, call)
     out[#out + 1] = id
@@ -392,16 +426,26 @@ local function claim_round(header, first_queue)
       last = at + 1
     end
     unindex(id, f, status, nil)
-    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', int(last), 'x', token)
-    index(id, f, status, runner)
+    local claimed_at, window = int(at), history_window(at)
+    index_history(id, window, f.h, retention)
     if starting then
-      local n = redis.call('RPUSH', P .. 's:hist:' .. id, history_entry(int(at), claim_mid, claim_tail),
-        history_entry(int(last), start_mid, start_tail))
-      redis.call('ZADD', P .. 's:htime', int(at), id .. ':' .. (n - 2), int(last), id .. ':' .. (n - 1))
+      local started_at = int(last)
+      redis.call('RPUSH', P .. 's:hist:' .. id, history_entry(claimed_at, claim_mid, claim_tail),
+        history_entry(started_at, start_mid, start_tail))
+      local start_window = history_window(last)
+      index_history(id, start_window, window, retention)
+      window = start_window
     else
-      add_history(id, int(at), history_entry(int(at), claim_mid, claim_tail))
+      redis.call('RPUSH', P .. 's:hist:' .. id, history_entry(claimed_at, claim_mid, claim_tail))
     end
-    emit(id, 1, f, '', int(at), redis.call('GET', P .. 's:inv:' .. id) or '')
+    if window ~= f.h then
+      redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', int(last), 'x', token,
+        'h', window)
+    else
+      redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', int(last), 'x', token)
+    end
+    index(id, f, status, runner)
+    emit(id, 1, f, '', claimed_at, redis.call('GET', P .. 's:inv:' .. id) or '')
     return true
   end
 

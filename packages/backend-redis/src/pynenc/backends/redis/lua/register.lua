@@ -5,13 +5,15 @@
 -- An invocation already stored is left as it is: a repeat of this call after a lost reply
 -- (same token) reports it as registered, another call's registration as reusing itself.
 --
--- ARGV: 1 prefix; 2 header: runner id, status time (us), token; 3... per invocation: id,
+-- ARGV: 1 prefix; 2 header: runner id, status time (us), token, state retention (seconds, 0 =
+--   keep; for the history time index); 3... per invocation: id,
 --   task id, call id, registration key, running key, registered at (us), stored call ("" = not
 --   stored here), parent id, history time (us), history entry ("" = none), queue ("" = not
 --   queued), priority.
 -- Returns the reused invocations as a flat list: id, id of the invocation it reuses, ...
 local h = split(ARGV[2])
 local status, runner, ts, token = T.registered, h[1], h[2], h[3]
+local retention = tonumber(h[4])
 local reused = {}
 local rung = {}
 for i = 3, #ARGV do
@@ -39,19 +41,20 @@ for i = 3, #ARGV do
     local stored, parent = e[7], e[8]
     if stored ~= '' then
       redis.call('SET', P .. 's:inv:' .. id, stored)
-      redis.call('ZADD', P .. 's:ids', 0, id)
+      redis.call('SADD', id_bucket(id), id)
       if parent ~= '' then
         redis.call('ZADD', P .. 's:kids:' .. parent, 'NX', redis.call('INCR', P .. 's:seq'), id)
       end
     end
+    local window = ''
+    if e[10] ~= '' then
+      window = add_history(id, e[9], e[10], '', retention)
+    end
     local q = redis.call('INCR', P .. 'o:seq')
     redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', ts, 'k', task,
       'c', call, 'g', regkey, 'u', runkey, 'q', q, 'a', e[6], 'x', token,
-      'm', token)
+      'm', token, 'h', window)
     index(id, {k = task, g = regkey, u = runkey, q = q}, status, runner)
-    if e[10] ~= '' then
-      add_history(id, e[9], e[10])
-    end
     local queue = e[11]
     if queue ~= '' then
       enqueue(id, queue, e[12], q)

@@ -3,7 +3,7 @@
 for i = 2, #ARGV, 3 do
   local id, parent = ARGV[i], ARGV[i + 2]
   redis.call('SET', P .. 's:inv:' .. id, ARGV[i + 1])
-  redis.call('ZADD', P .. 's:ids', 0, id)
+  redis.call('SADD', id_bucket(id), id)
   if parent ~= '' then
     redis.call('ZADD', P .. 's:kids:' .. parent, 'NX', redis.call('INCR', P .. 's:seq'), id)
   end

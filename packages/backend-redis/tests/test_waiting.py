@@ -109,3 +109,40 @@ def test_a_runner_waiting_for_work_wakes_when_a_delayed_message_falls_due(app: P
     assert app.broker.retrieve_invocations(1, timeout=10.0) == [invocation_id]
     waited = time.monotonic() - started
     assert due_in - 0.05 <= waited < due_in + 1.0, f"woke after {waited:.2f}s"
+
+
+def test_a_thread_that_starts_waiting_ends_the_listeners_pause(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While no thread waits, the listener lets notifications gather (here for up to a
+    minute, from the subscription on); a thread that starts waiting is woken by its
+    notification at once."""
+    from pynenc.backends.redis import listener
+
+    monkeypatch.setattr(listener, "GATHER_SECONDS", 60.0)
+    ctx = RunnerContext.current("WaitTest", f"wait-{uuid.uuid4().hex}")
+    assert app.orchestrator.watch_finals(5.0)
+    finals = listener.finals_for(app.orchestrator.store.connection, app.orchestrator.store.prefix)
+    running = _running(app, ctx)
+    found: dict[InvocationId, Any] = {}
+    woke = _wait_in_thread(app, running, found)
+    wait_until(lambda: finals.waiting, "the waiter is registered")
+    app.orchestrator.set_invocation_result(running, 3, ctx)
+    assert woke.wait(10.0), "the waiter must be woken without waiting out the pause"
+    assert found[running].status == S.SUCCESS
+    # end the pause this test may have left the shared listener in, with the usual length
+    monkeypatch.undo()
+    finals.remove(finals.add([InvocationId("end-the-pause")]))
+
+
+def test_notifications_nobody_waits_on_are_read_in_bursts(app: Pynenc) -> None:
+    from pynenc.backends.redis import listener
+
+    ctx = RunnerContext.current("WaitTest", f"wait-{uuid.uuid4().hex}")
+    assert app.orchestrator.watch_finals(5.0)
+    finals = listener.finals_for(app.orchestrator.store.connection, app.orchestrator.store.prefix)
+    ids = [_running(app, ctx) for _ in range(20)]
+    for invocation_id in ids:
+        app.orchestrator.set_invocation_result(invocation_id, 3, ctx)
+    wait_until(lambda: finals.notified >= 20, "every notification is read")
+    assert set(finals.recent_records(ids)) == set(ids)

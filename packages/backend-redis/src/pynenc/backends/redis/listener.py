@@ -6,6 +6,13 @@ process and server receives them and hands them to each app's :class:`FinalWaite
 wakes the threads waiting on those ids. Messages sent while the listener is disconnected are
 lost, so a disconnection and every (re)subscription make every waiter read the stored state
 again.
+
+While no thread waits on a notification (a client submitting calls it will await later), nor
+started waiting in the last :data:`WAITED_LATELY_SECONDS`, the listener lets each burst of them
+gather for up to :data:`GATHER_SECONDS` and reads it in one go, instead of waking for every
+one; a thread that starts waiting ends the pause at once. The
+pause only delays what this process remembers of recent final moves (a status read in it finds
+them in the store instead), never a wait.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pynenc.backends.redis.codec import parse_notification
@@ -38,10 +45,27 @@ RECENT_VALUE_CHARS = 1024 * 1024
 ``INLINE_VALUE_BYTES``)."""
 
 
+GATHER_SECONDS = 0.02
+"""Longest the listener lets notifications gather while no thread waits on one."""
+
+WAITED_LATELY_SECONDS = 0.1
+"""A process where a thread started waiting this recently is still taken as waiting: one that
+waits for one result after another is served as it was, without pauses."""
+
+
 class ChannelHandler(Protocol):
     def on_message(self, data: str) -> None: ...
 
     def on_reset(self) -> None: ...
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a thread waits on a notification (it should be read at once)."""
+        ...
+
+    def notify_waiting_to(self, nudge: Callable[[], None]) -> None:
+        """Call ``nudge`` whenever a thread starts waiting."""
+        ...
 
 
 class FinalListener:
@@ -59,6 +83,7 @@ class FinalListener:
         self._pubsub: Any = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._pausing = False
         self.epoch = 0
         """Changes whenever the subscriptions are lost or made: a reader that saw the same
         epoch before and after knows no notification was missed in between."""
@@ -72,6 +97,7 @@ class FinalListener:
                 handlers = self._handlers[channel] = weakref.WeakSet()
                 self._send("subscribe", channel)
             handlers.add(handler)
+            handler.notify_waiting_to(self._nudge)
             self._receivers.pop(channel, None)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -90,6 +116,7 @@ class FinalListener:
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
+            self._changed.notify_all()
             pubsub = self._pubsub
         if pubsub is not None:
             try:
@@ -130,6 +157,7 @@ class FinalListener:
                         # straight from the connection (every reply already read is parsed
                         # without another system call): notifications come by thousands
                         self._dispatch(connection.read_response(push_request=True))
+                        self._gather(connection)
             except RETRIABLE_ERRORS:
                 if self.stopped:
                     return
@@ -148,6 +176,34 @@ class FinalListener:
                     pubsub.close()
                 except Exception:  # noqa: BLE001 - the connection is gone anyway
                     pass
+
+    def _prompt(self) -> bool:
+        """Whether notifications must be read as they come: a thread waits on one, a
+        subscription is not confirmed yet, or the listener is stopping."""
+        if self._stopped or any(c not in self._subscribed for c in self._handlers):
+            return True
+        return any(h.waiting for group in self._handlers.values() for h in group)
+
+    def _gather(self, connection: Any) -> None:
+        """Unless notifications must be read as they come, let the next ones gather for a
+        while once every one that came is read (see the module's docs)."""
+        with self._changed:
+            if self._prompt():
+                return
+        if connection.can_read(timeout=0):
+            return
+        with self._changed:
+            self._pausing = True
+            try:
+                self._changed.wait_for(self._prompt, GATHER_SECONDS)
+            finally:
+                self._pausing = False
+
+    def _nudge(self) -> None:
+        """A thread started waiting: end the pause, if there is one."""
+        if self._pausing:
+            with self._changed:
+                self._changed.notify_all()
 
     def _dispatch(self, reply: Any) -> None:
         """One pub/sub reply: ``[kind, channel, data]``."""
@@ -277,18 +333,33 @@ class FinalWaiters:
         self.notified = 0
         """Notifications received so far (a record notified fewer than ``capacity``
         notifications ago is still in ``recent``, unless it expired)."""
+        self._nudges: list[Callable[[], None]] = []
+        self._waited_at = float("-inf")
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiters) or time.monotonic() - self._waited_at < WAITED_LATELY_SECONDS
+
+    def notify_waiting_to(self, nudge: Callable[[], None]) -> None:
+        with self._lock:
+            if nudge not in self._nudges:
+                self._nudges.append(nudge)
 
     def add(self, invocation_ids: Sequence[InvocationId]) -> _Waiter:
         """Register a waiter; records already notified are in its ``found`` at once."""
         waiter = _Waiter(invocation_ids)
+        self._waited_at = time.monotonic()
         with self._lock:
             for invocation_id in invocation_ids:
                 self._waiters.setdefault(invocation_id, []).append(waiter)
                 record = self.recent.get(invocation_id)
                 if record is not None:
                     waiter.found[invocation_id] = record
+            nudges = self._nudges
         if waiter.found:
             waiter.event.set()
+        for nudge in nudges:
+            nudge()
         return waiter
 
     def remove(self, waiter: _Waiter) -> None:

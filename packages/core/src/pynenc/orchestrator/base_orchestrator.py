@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn
 
@@ -212,7 +212,7 @@ class BaseOrchestrator(ABC):
         self._status_cache: TTLCache[InvocationId, InvocationStatusRecord] = TTLCache(
             self.conf.status_cache_size, app.conf.cached_status_time, app.clock.monotonic
         )
-        self._next_requests: LRUCache[tuple[str, int], ClaimRequest] = LRUCache(64)
+        self._next_requests: LRUCache[tuple[str, int, float], ClaimRequest] = LRUCache(64)
         """The claim a finishing invocation's runner makes for its slot (by runner, count)."""
 
     def open_connections(self) -> None:
@@ -430,10 +430,16 @@ class BaseOrchestrator(ABC):
     def _finalize_and_claim(
         self, move: FinalMove, request: ClaimRequest
     ) -> tuple[CasResult, dict[InvocationId, Claim]]:
-        """:meth:`_finalize`, then, when it applied, a round (:meth:`_claim_round`, which
-        must not wait: ``request.timeout`` is 0) for the slot the finished invocation frees."""
+        """:meth:`_finalize`, then, when it applied, a round (:meth:`_claim_round`) for the
+        slot the finished invocation frees. ``request.timeout`` is how long the round may wait
+        for work when nothing is due: a backend that can wait in the same round trip as the
+        final step may (see :meth:`set_result_and_claim_next`); this one does not wait."""
         result = self._finalize(move)
-        return result, self._claim_round(request) if result.applied else {}
+        if not result.applied:
+            return result, {}
+        if request.timeout:
+            request = replace(request, timeout=0.0)
+        return result, self._claim_round(request)
 
     def _finalize(self, move: FinalMove) -> CasResult:
         """A final move: status and history, then the result or exception, then the wake-up
@@ -895,25 +901,39 @@ class BaseOrchestrator(ABC):
         self.set_result_and_claim_next(invocation_id, result, runner_ctx, 0)
 
     def set_result_and_claim_next(
-        self, invocation_id: InvocationId, result: Any, runner_ctx: RunnerContext, max_next: int
+        self,
+        invocation_id: InvocationId,
+        result: Any,
+        runner_ctx: RunnerContext,
+        max_next: int,
+        wait: float = 0.0,
     ) -> list[DistributedInvocation[Any, Any]]:
         """:meth:`set_invocation_result`, then claim up to ``max_next`` due invocations for
         the same runner and start them (RUNNING), in the same step where the backend can: a
         runner thread whose invocation finished goes straight on to the next one. Returns
-        those invocations (none when nothing is due; the claim never waits)."""
+        those invocations (none when nothing is due).
+
+        With ``wait`` (seconds), a caller that would wait for work next anyway lets a backend
+        that can do so in the same round trip as the final step wait up to that long when
+        nothing is due (it returns when work comes or the time is up); others do not wait.
+        The final step is recorded, and its waiters woken, before any wait. Not while
+        triggers watch task outcomes: they are reported after the step, without delay."""
         serialized = self.app.serializer.serialize(result)
         request = None
         if max_next > 0:
-            request = self._next_requests.get((runner_ctx.runner_id, max_next))
+            if wait > 0 and self.app.trigger.source_index().watched_tasks:
+                wait = 0.0
+            key = (runner_ctx.runner_id, max_next, wait)
+            request = self._next_requests.get(key)
             if request is None:
                 request = ClaimRequest(
                     runner_id=runner_ctx.runner_id,
                     max_count=max_next,
                     start=True,
-                    timeout=0.0,
+                    timeout=wait,
                     waited_first=self.conf.blocking_control,
                 )
-                self._next_requests.set((runner_ctx.runner_id, max_next), request)
+                self._next_requests.set(key, request)
         claims = self._finish(
             invocation_id,
             InvocationStatus.SUCCESS,
@@ -1164,6 +1184,4 @@ class BaseOrchestrator(ABC):
 
 
 def _replace_cursor(query: InvocationQuery, cursor: str) -> InvocationQuery:
-    from dataclasses import replace
-
     return replace(query, cursor=cursor)

@@ -342,11 +342,19 @@ class ThreadRunner(BaseRunner):
         try:
             while current is not None:
                 token = context.current_invocation.set(current)
+                claim_next = self._claim_next()
+                wait_next = 0.0
                 if leading:
                     self._leading_since = time.monotonic()
+                    wait_next = self._wait_next(claim_next)
                 try:
                     outcome = execute_invocation(
-                        self, current, started=True, claim_next=self._claim_next()
+                        self,
+                        current,
+                        started=True,
+                        claim_next=claim_next,
+                        wait_next=wait_next,
+                        on_ran=self._stop_leading if leading else None,
                     )
                 finally:
                     self._leading_since = None
@@ -371,6 +379,20 @@ class ThreadRunner(BaseRunner):
         """How many invocations a finishing task claims for its slot: one, unless the runner
         is stopping or a task resuming after a wait needs the slot."""
         return 1 if self.running and not self._slots.resuming else 0
+
+    def _wait_next(self, claim_next: int) -> float:
+        """How long the leader's finishing step may wait for its next invocation when nothing
+        is due (the backend may wait in the same round trip): as long as the leader would
+        wait for work next anyway, when it has nothing else to run and the wait keeps no
+        slot from anyone (another slot is free, no task waits to resume)."""
+        if not claim_next or self._leader_queue or self._slots.free_now() < 1:
+            return 0.0
+        return self.conf.runner_poll_timeout_seconds
+
+    def _stop_leading(self) -> None:
+        """The leader's invocation returned: what is left (its final step, and the wait for
+        the next one that may go with it) needs no relief."""
+        self._leading_since = None
 
     # ------------------------------------------------------------------ waiting
 
@@ -442,13 +464,18 @@ def execute_invocation(
     invocation: DistributedInvocation[Any, Any],
     started: bool = False,
     claim_next: int = 0,
+    wait_next: float = 0.0,
+    on_ran: Callable[[], None] | None = None,
 ) -> ExecutionOutcome:
     """Run one claimed invocation and record its outcome: RUNNING (unless its claim already
     ``started`` it), then SUCCESS, FAILED or RETRY. A write refused because the runner lost
     ownership (killed, recovered) is logged and dropped: someone else now owns the invocation.
 
     With ``claim_next``, a success claims (and starts) up to that many due invocations for
-    the runner in the same step, and returns them for the caller to run next."""
+    the runner in the same step, and returns them for the caller to run next; with
+    ``wait_next``, a caller that would wait for work next anyway lets the claim wait up to that
+    long (see ``BaseOrchestrator.set_result_and_claim_next``). ``on_ran`` is called once the
+    task's function has returned (before its outcome is recorded)."""
     app = runner.app
     orchestrator = app.orchestrator
     logger = runner.logger
@@ -483,9 +510,11 @@ def execute_invocation(
                 logger.debug("failed with %s", type(exc).__name__)
             return ExecutionOutcome([], ran, cpu)
         ran, cpu = time.perf_counter() - began, time.thread_time() - began_cpu
+        if on_ran is not None:
+            on_ran()
         try:
             following = orchestrator.set_result_and_claim_next(
-                invocation_id, result, ctx, claim_next
+                invocation_id, result, ctx, claim_next, wait_next
             )
             logger.debug("succeeded")
             return ExecutionOutcome(following, ran, cpu)

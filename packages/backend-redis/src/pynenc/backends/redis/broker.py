@@ -146,10 +146,42 @@ class RedisBroker(BaseBroker):
             elif remaining < _SHORTEST_BLOCK:
                 return None
 
+    def wait_after_step(
+        self, timeout: float, queues: Sequence[str] | None
+    ) -> tuple[list[str], float] | None:
+        """When the calling thread's last round found nothing due, the wake-up lists and how
+        long a wait sent with its next step should last (up to ``timeout``, and never past
+        the next delayed message or lease); None when that step should not wait."""
+        local = self._local
+        next_due: float | None = getattr(local, "idle_until", None)
+        if next_due is None:
+            next_due = getattr(local, "drained_until", None)
+        if next_due is None or timeout <= 0:
+            return None
+        wait = min(timeout, self.store.settings.block_cap)
+        if next_due != float("inf"):
+            wait = min(wait, max(0.0, next_due - self.app.clock.time()))
+        if wait < _SHORTEST_BLOCK:
+            return None
+        self.store.note_runner()
+        return self._bells(queues), wait
+
+    def took_due(self, left: str) -> None:
+        """The calling thread's round took work; ``left`` is what the round said was left:
+        "+" (more due messages), else when the next delayed message or lease falls due ("" =
+        none). A thread that took the last due message may wait with its next step."""
+        local = self._local
+        local.idle_until = None
+        if left == "+":
+            local.drained_until = None
+        else:
+            local.drained_until = float(left) if left else float("inf")
+
     def nothing_due(self, next_due: float | None) -> None:
         """The calling thread just found nothing due (in a step of its own, e.g. a final move
         with its claim): its next :meth:`poll` blocks at once."""
         self._local.idle_until = next_due if next_due is not None else float("inf")
+        self._local.drained_until = None
 
     def take_with_waited(self, max_count: int, waited_limit: int, runnable: str) -> list[str]:
         """One round trip for a runner's round: the invocations others wait on that it may

@@ -226,6 +226,35 @@ class LuaLibrary:
             self.load(client)
             return _call_on(client.connection, "FCALL", function, 0, *args)
 
+    def call_then_block(
+        self,
+        client: Any,
+        name: str,
+        args: Sequence[Any],
+        bells: Sequence[str],
+        seconds: float,
+        then: str,
+        then_args: Sequence[Any],
+    ) -> tuple[Any, Any]:
+        """The script ``name``, a BLPOP on ``bells`` for up to ``seconds``, then the script
+        ``then``, sent together: one round trip for a step, the wait that follows it and what
+        follows the wait. Returns the replies of both scripts; on a server that lost the
+        library, loads it and runs ``name`` alone (the second reply is then None)."""
+        try:
+            replies = _call_pipelined_on(
+                client.connection,
+                ("FCALL", self.functions[name], 0, *args),
+                ("BLPOP", *bells, f"{seconds:.3f}"),
+                ("FCALL", self.functions[then], 0, *then_args),
+            )
+        except ResponseError as exc:
+            message = str(exc).lower()
+            if "function not found" not in message and "unknown command" not in message:
+                raise
+            self.load(client)
+            return self.call(client, name, args), None
+        return replies[0], replies[2]
+
     def load(self, client: Any) -> None:
         """Load the library (another process may just have done it)."""
         try:
@@ -255,6 +284,21 @@ class LuaScript:
 
     def __call__(self, client: Any, args: Sequence[Any]) -> Any:
         return self._library.call(client, self.name, args)
+
+    def then_block(
+        self,
+        client: Any,
+        args: Sequence[Any],
+        bells: Sequence[str],
+        seconds: float,
+        then: str,
+        then_args: Sequence[Any],
+    ) -> tuple[Any, Any]:
+        """The script, then a wait on ``bells`` and the script ``then``
+        (:meth:`LuaLibrary.call_then_block`)."""
+        return self._library.call_then_block(
+            client, self.name, args, bells, seconds, then, then_args
+        )
 
     def after_block(
         self, client: Any, bells: Sequence[str], seconds: float, args: Sequence[Any]

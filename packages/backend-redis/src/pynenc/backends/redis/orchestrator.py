@@ -196,8 +196,16 @@ class _RoundArgs:
             repr(retention),
         )
 
-    def header(self, now: float, record: InvocationStatusRecord, token: str, repeat: bool) -> str:
-        """The header of one attempt, claiming with ``record`` (its time and runner)."""
+    def header(
+        self,
+        now: float,
+        record: InvocationStatusRecord,
+        token: str,
+        repeat: bool,
+        guard: str = "",
+    ) -> str:
+        """The header of one attempt, claiming with ``record`` (its time and runner); a round
+        with a ``guard`` claims nothing when the final step before it left that guard."""
         return pack(
             repr(now),
             self._static,
@@ -205,6 +213,7 @@ class _RoundArgs:
             token,
             "1" if repeat else "0",
             self._parts,
+            guard,
         )
 
 
@@ -463,10 +472,10 @@ class RedisOrchestrator(BaseOrchestrator):
                 deadline=deadline,
                 wait_on=wait_on,
             )
-            next_due = float(raw[0]) if raw[0] else None
             if len(raw) == 1:
-                return None, next_due
-            return self._claims_from(raw, record, request.start, backend), next_due
+                return None, float(raw[0]) if raw[0] else None
+            broker.took_due(raw[0])
+            return self._claims_from(raw, record, request.start, backend), None
 
         def woken(
             bells: list[str], seconds: float
@@ -496,16 +505,38 @@ class RedisOrchestrator(BaseOrchestrator):
             value,
             self._transition_item(invocation_id, history),
         ]
-        raw = self.store.script(
-            "finish_claim",
-            [*head, args.header(now, claim, token, False), *args.queues],
-            lambda: [*head, args.header(now, claim, token, True), *args.queues],
-        )
+
+        def repeat() -> list[str]:
+            return [*head, args.header(now, claim, token, True), "", *args.queues]
+
+        waiting = broker.wait_after_step(request.timeout or 0.0, request.queues)
+        if waiting is None:
+            raw = self.store.script(
+                "finish_claim",
+                [*head, args.header(now, claim, token, False), "", *args.queues],
+                repeat,
+            )
+        else:
+            # nothing was due at this thread's last look: the wait for work, and the round
+            # that follows it, go with the final step (one round trip; see finish_claim.lua)
+            bells, seconds = waiting
+            raw, after = self.store.script_then_wait(
+                "finish_claim",
+                [*head, args.header(now, claim, token, False), token, *args.queues],
+                repeat,
+                ([self.store.key("b", "self", token), *bells], seconds),
+                "claim_round",
+                [prefix, args.header(now, claim, token, False, guard=token), *args.queues],
+            )
+            if after is not None and len(raw) == 7:
+                raw = [*raw[:6], *after]
         result, _ = _cas_result(raw, 0)
         if result.previous is None and not result.applied:
             return self._finalize(move), {}
         if result.applied and len(raw) == 7:
             broker.nothing_due(float(raw[6]) if raw[6] else None)
+        elif result.applied:
+            broker.took_due(raw[6])
         return result, self._claims_from(raw[6:], claim, request.start, backend)
 
     @staticmethod

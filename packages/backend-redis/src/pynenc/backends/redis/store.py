@@ -200,6 +200,31 @@ class RedisStore:
 
         return self.run(call)
 
+    def script_then_wait(
+        self,
+        name: str,
+        args: Sequence[Any],
+        repeat_args: Callable[[], Sequence[Any]],
+        wait_on: tuple[Sequence[str], float],
+        then: str,
+        then_args: Sequence[Any],
+    ) -> tuple[Any, Any]:
+        """The script ``name``, then a BLPOP on the wake-up lists ``wait_on`` (lists, seconds),
+        then the script ``then``, in one round trip: the replies of both scripts. A repeat
+        after a failed attempt (whose effect is unknown) runs ``name`` alone with what
+        ``repeat_args`` gives; the second reply is then None."""
+        lua = script(name)
+        attempts = 0
+
+        def call(client: Any) -> tuple[Any, Any]:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                return lua.then_block(client, args, *wait_on, then, then_args)
+            return lua(client, repeat_args()), None
+
+        return self.run(call)
+
     def delete_matching(self, pattern: str) -> int:
         """Delete every key of the app matching ``pattern`` (after the prefix); returns how
         many. Keys written meanwhile by other processes may survive."""

@@ -425,6 +425,32 @@ class OrchestratorContract(ConformanceTests):
         assert app.orchestrator.set_result_and_claim_next(invocation_id, 3, runner, 1) == []
         assert _stored(app, invocation_id).status == S.SUCCESS
 
+    def test_a_result_stored_with_a_claim_that_may_wait_returns_within_the_wait(
+        self, harness: ConformanceHarness, app: Pynenc
+    ) -> None:
+        """With a wait, a backend may wait for the next call in the same round trip as the
+        final step (or not wait at all): the call returns within the wait, with nothing
+        claimed when nothing came, and the result is stored and its waiters woken."""
+        runner = harness.runner_context("chainer")
+        invocation_id = harness.register(app).invocation_id
+        app.orchestrator.get_invocations_to_run(8, runner, timeout=5.0, start=True)
+        app.orchestrator.get_invocations_to_run(8, runner, timeout=0.05, start=True)
+        seen: list[Any] = []
+        watcher = threading.Thread(
+            target=lambda: seen.append(app.orchestrator.wait_for_final([invocation_id], 10.0)),
+            daemon=True,
+        )
+        watcher.start()
+        started = time.monotonic()
+
+        following = app.orchestrator.set_result_and_claim_next(invocation_id, 3, runner, 1, 1.0)
+
+        assert following == []
+        assert time.monotonic() - started < 5.0, "the call returns within its wait"
+        watcher.join(10.0)
+        assert seen and seen[0][invocation_id].status == S.SUCCESS
+        assert app.state_backend.get_result(invocation_id) == 3
+
     def test_a_refused_result_claims_nothing(
         self, harness: ConformanceHarness, app: Pynenc
     ) -> None:

@@ -17,9 +17,12 @@
 --   runnable set (of waited invocations), claim rule (target, from-any set, from-owner set,
 --   exclusive "1"/"0"), start status ("" = claim only), runner id, claim time (us), token,
 --   retry ("1"/"0"), claim history and start history (each as two parts, see history_entry),
---   state retention (seconds, 0 = keep; for the history time index);
+--   state retention (seconds, 0 = keep; for the history time index), guard ("" = none: a
+--   round that follows a final step in the same round trip claims nothing when that step left
+--   this guard, see finish_claim.lua);
 --   3... queue names (none = every queue).
--- Returns: next due time ("" = none, or not looked up because something was examined), then
+-- Returns: "+" when due messages are left in the queues it took from, else the next due time
+--   ("" = none), then
 --   8 values per examined invocation: id, applied (1/0), previous status, runner, time,
 --   conflicting id, claim time (us), stored call ("" unless applied).
 return claim_round(ARGV[2], 3)

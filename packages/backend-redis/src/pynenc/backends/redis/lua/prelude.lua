@@ -223,13 +223,17 @@ local function best_due(queues, max)
   return candidates
 end
 
--- Wake the next waiting runner of each queue in `taken` that still has due messages.
+-- Wake the next waiting runner of each queue in `taken` that still has due messages; returns
+-- whether one had.
 local function ring_rest(taken)
+  local more = false
   for queue in pairs(taken) do
     if redis.call('ZCARD', P .. 'b:q:' .. queue) > 0 then
       ring_queue(queue)
+      more = true
     end
   end
+  return more
 end
 
 -- Invocations others wait on (most waited-on first, at most `limit`) whose status is in
@@ -361,7 +365,10 @@ local function claim_round(header, first_queue)
     status = h[9]
   end
   local claim_mid, claim_tail, start_mid, start_tail = h[14], h[15], h[16], h[17]
-  local retention = tonumber(h[18])
+  local retention, guard = tonumber(h[18]), h[19]
+  if guard ~= '' and redis.call('DEL', P .. 'b:fc:' .. guard) == 1 then
+    return out
+  end
 
   local function emit(id, applied, f, conflict, at, call)
     out[#out + 1] = id
@@ -457,6 +464,7 @@ local function claim_round(header, first_queue)
   end
   local queues = queue_names(first_queue)
   local first = nil
+  local more = true
   if claimed < max then
     first = requeue_if_due(now)
     local taken = {}
@@ -465,10 +473,12 @@ local function claim_round(header, first_queue)
       taken[c[3]] = true
       claim(c[2])
     end
-    ring_rest(taken)
+    more = ring_rest(taken)
   end
-  if #out == 1 then
+  if #out == 1 or not more then
     out[1] = next_due(first)
+  else
+    out[1] = '+'
   end
   return out
 end

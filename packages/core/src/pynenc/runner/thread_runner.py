@@ -1,23 +1,20 @@
 """ThreadRunner: executes invocations in threads of one process.
 
 A slot is one invocation executing. A leader thread claims as many invocations as there are
-free slots in one call; each runs in a pooled thread, except those of tasks known to be short
-(their runs took well under a millisecond, without waiting on I/O), which the leader runs
-itself, one after the other: handing work to another thread costs more than such a task, and
-running them in parallel threads gains nothing (they would take turns holding the interpreter
-lock). A finishing invocation claims the next due one for its slot in the same step, so
+free slots in one call; each runs in a pooled thread, except one invocation of a task known to
+be short (its runs took well under a millisecond, without waiting on I/O), which the leader runs
+itself: handing work to another thread costs more than such a task, and running it in parallel
+gains nothing. A finishing invocation claims the next due one for its slot in the same step, so
 under load each thread goes from one invocation to the next without waiting for the leader.
 
 While the leader runs an invocation (it waits on others, or runs longer than
-:data:`LEADER_RELIEF_SECONDS`), the short invocations it has not started yet go to pooled
-threads and a relief thread claims work for the free slots in its place.
+:data:`LEADER_RELIEF_SECONDS`), a relief thread claims work for the free slots in its place.
 A task that waits on other invocations gives its slot back while it waits, so a chain of tasks
 waiting on each other cannot starve the runner.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import threading
@@ -178,8 +175,6 @@ class ThreadRunner(BaseRunner):
         self._leading_since: float | None = None
         """monotonic() when the leader started the invocation it runs (None: not running one)."""
         self._relieving = False
-        self._leader_queue: collections.deque[DistributedInvocation[Any, Any]] = collections.deque()
-        """Claimed invocations of short tasks the leader runs next (each holds a slot)."""
 
     @staticmethod
     def mem_compatible() -> bool:
@@ -218,30 +213,18 @@ class ThreadRunner(BaseRunner):
         """The leader's loop: claim work for the free slots, run a short one itself."""
         context.current_runner.set(self)
         context.current_runner_context.set(self.runner_context)
-        pending = self._leader_queue
         while self.running:
-            short = self._dispatch(run_short=True)
-            with self._in_flight_lock:
-                pending.extend(short)
-            # claimed work runs even once the runner is stopping (the grace period is for it)
-            while True:
-                with self._in_flight_lock:
-                    if not pending:
-                        break
-                    invocation = pending.popleft()
-                self._run_chain(invocation, leading=True)
+            inline = self._dispatch(run_short=True)
+            if inline is not None:
+                self._run_chain(inline, leading=True)
 
     def _relieve_leader(self) -> None:
-        """Hand the short invocations the leader has not started to pooled threads, and claim
-        work for the free slots while the leader runs an invocation."""
+        """Claim work for the free slots while the leader runs an invocation."""
         with self._in_flight_lock:
-            waiting = list(self._leader_queue)
-            self._leader_queue.clear()
-            relieving, self._relieving = self._relieving, True
-        for invocation in waiting:
-            self._pool.submit(self._run_invocation, invocation)
-        if not relieving:
-            self._pool.submit(self._relief)
+            if self._relieving:
+                return
+            self._relieving = True
+        self._pool.submit(self._relief)
 
     def _relief(self) -> None:
         tokens = (
@@ -256,15 +239,15 @@ class ThreadRunner(BaseRunner):
             context.current_runner_context.reset(tokens[1])
             context.current_runner.reset(tokens[0])
 
-    def _dispatch(self, run_short: bool) -> list[DistributedInvocation[Any, Any]]:
+    def _dispatch(self, run_short: bool) -> DistributedInvocation[Any, Any] | None:
         """Claim invocations for the free slots and hand them to pooled threads; with
-        ``run_short``, return those of short tasks instead, for the caller to run in turn."""
+        ``run_short``, return one of a short task instead, for the caller to run."""
         if not self._slots.wait_for_capacity(timeout=0.2):
-            return []
+            return None
         with self._claim_lock:
             slots = self._slots.free_now()
             if not slots or not self.running:
-                return []
+                return None
             invocations = self._fetch(slots)
             self._slots.take(len(invocations))
             with self._in_flight_lock:
@@ -276,10 +259,10 @@ class ThreadRunner(BaseRunner):
                 len(invocations),
                 describe_invocations([i.invocation_id for i in invocations]),
             )
-        inline: list[DistributedInvocation[Any, Any]] = []
+        inline = None
         for invocation in invocations:
-            if run_short and self._is_short(invocation):
-                inline.append(invocation)
+            if run_short and inline is None and self._is_short(invocation):
+                inline = invocation
             else:
                 self._pool.submit(self._run_invocation, invocation)
         return inline
@@ -385,7 +368,7 @@ class ThreadRunner(BaseRunner):
         is due (the backend may wait in the same round trip): as long as the leader would
         wait for work next anyway, when it has nothing else to run and the wait keeps no
         slot from anyone (another slot is free, no task waits to resume)."""
-        if not claim_next or self._leader_queue or self._slots.free_now() < 1:
+        if not claim_next or self._slots.free_now() < 1:
             return 0.0
         return self.conf.runner_poll_timeout_seconds
 

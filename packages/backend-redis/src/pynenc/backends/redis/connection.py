@@ -200,8 +200,7 @@ class LuaLibrary:
         try:
             return _call_on(client.connection, "FCALL", function, 0, *args)
         except ResponseError as exc:
-            message = str(exc).lower()
-            if "function not found" not in message and "unknown command" not in message:
+            if not _library_missing(exc):
                 raise
             self.load(client)  # on a server without functions, raises what to do
             return _call_on(client.connection, "FCALL", function, 0, *args)
@@ -220,8 +219,7 @@ class LuaLibrary:
                 ("FCALL", function, 0, *args),
             )[1]
         except ResponseError as exc:
-            message = str(exc).lower()
-            if "function not found" not in message and "unknown command" not in message:
+            if not _library_missing(exc):
                 raise
             self.load(client)
             return _call_on(client.connection, "FCALL", function, 0, *args)
@@ -248,8 +246,7 @@ class LuaLibrary:
                 ("FCALL", self.functions[then], 0, *then_args),
             )
         except ResponseError as exc:
-            message = str(exc).lower()
-            if "function not found" not in message and "unknown command" not in message:
+            if not _library_missing(exc):
                 raise
             self.load(client)
             return self.call(client, name, args), None
@@ -268,6 +265,13 @@ class LuaLibrary:
                 ) from exc
             if "already exists" not in message:
                 raise
+
+
+def _library_missing(exc: ResponseError) -> bool:
+    """Whether the server refused a call because it does not have the library (it lost it,
+    or it has no functions at all: :meth:`LuaLibrary.load` says which)."""
+    message = str(exc).lower()
+    return "function not found" in message or "unknown command" in message
 
 
 _PRELUDE_PREFIX = "local P = ARGV[1]\n"

@@ -50,6 +50,19 @@ class MemorySample:
         return {"pid": self.pid, "rss_kb": self.rss_kb, "peak_kb": self.peak_kb}
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of process ``pid`` (every thread) from ``/proc/<pid>/stat``;
+    None where there is no ``/proc`` or the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
 def read_memory(pid: int | None = None) -> MemorySample:
     """VmRSS and VmHWM from ``/proc/<pid>/status``; for this process on a system without
     ``/proc``, the peak from ``resource.getrusage`` (no current value)."""
@@ -117,6 +130,10 @@ class RunnerHost(Protocol):
     def memory(self) -> list[tuple[str, MemorySample]]:
         """Memory of the processes this runner occupies, each with a label."""
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time its own processes used so far (None: it runs in the client process, or
+        this system does not tell)."""
+
     def stop(self, deadline: float) -> str | None:
         """Stop the runner; returns what went wrong, if anything."""
 
@@ -168,6 +185,10 @@ class InProcessHost:
     def memory(self) -> list[tuple[str, MemorySample]]:
         """Nothing of its own: the client's figures include this runner."""
         return []
+
+    def cpu_seconds(self) -> float | None:
+        """None: the client's CPU time includes this runner."""
+        return None
 
     def stop(self, deadline: float) -> str | None:
         if self._thread.ident is None:
@@ -250,6 +271,16 @@ class WorkerProcessHost:
         for child in descendants(pid):
             samples.append((f"  child of worker {self.index} (pid {child})", read_memory(child)))
         return samples
+
+    def cpu_seconds(self) -> float | None:
+        """User and system time of the worker and its live children, from ``/proc``."""
+        if self._process is None or self._process.poll() is not None:
+            return None
+        pid = self._process.pid
+        times = [read_cpu_seconds(p) for p in (pid, *descendants(pid))]
+        if any(t is None for t in times):
+            return None
+        return sum(t for t in times if t is not None)
 
     def terminate(self) -> None:
         """Send SIGTERM once: a second one would only repeat the runner's shutdown."""

@@ -61,6 +61,8 @@ class Workload:
     title: str
     metrics: tuple[Metric, ...]
     run: Callable[[RunContext], dict[str, float]]
+    tasks: int
+    """Invocations one run executes (for CPU per task)."""
 
 
 def wait_result(invocation: BaseInvocation[Any, Any], ctx: RunContext) -> Any:
@@ -130,6 +132,7 @@ WORKLOADS: dict[str, Workload] = {
         f"{W1_TASKS:,} no-op tasks submitted one by one, awaited in order",
         (Metric("throughput", "W1 throughput", "tasks/s"),),
         run_w1,
+        W1_TASKS,
     ),
     "W2": Workload(
         "W2",
@@ -139,11 +142,13 @@ WORKLOADS: dict[str, Workload] = {
             Metric("p95", "W2 round trip p95", "ms"),
         ),
         run_w2,
+        W2_ROUND_TRIPS,
     ),
     "W3": Workload(
         "W3",
         f"a parent fans out {W3_CHILDREN} children with parallelize and sums them",
         (Metric("fan_out", f"W3 fan-out {W3_CHILDREN}", "s"),),
         run_w3,
+        W3_CHILDREN + 1,
     ),
 }

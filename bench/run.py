@@ -205,6 +205,12 @@ class WorkloadResult:
     metrics: list[MetricResult]
     runs_requested: int
     failures: list[str] = field(default_factory=list)
+    cpu_client: list[float] = field(default_factory=list)
+    """CPU milliseconds per task of the bench process in each run (with an in-process runner,
+    the runner's too)."""
+    cpu_workers: list[float] = field(default_factory=list)
+    """CPU milliseconds per task of the worker processes together in each run (none when the
+    runner is in-process or the system does not tell)."""
 
 
 @dataclass
@@ -241,6 +247,9 @@ class Report:
             "memory": {
                 "idle": {k: v.to_dict() for k, v in self.idle_memory.items()},
                 "final": {k: v.to_dict() for k, v in self.final_memory.items()},
+            },
+            "cpu_ms_per_task": {
+                w.name: {"client": w.cpu_client, "workers": w.cpu_workers} for w in self.workloads
             },
             "long": self.long_run,
             "errors": self.errors,
@@ -311,6 +320,7 @@ class Session:
             problem = self.runner_problem()
             if problem:
                 raise HostError(f"stopped before {workload.name} {label}: {problem}")
+            cpu_before = self.cpu_seconds()
             try:
                 figures = self.guarded(workload.run)
             except (RunFailed, HostError) as exc:
@@ -322,6 +332,8 @@ class Session:
                         metric.warmup = figures[metric.key]
                     else:
                         metric.runs.append(figures[metric.key])
+                if index > 0:
+                    self.note_cpu(result, workload.tasks, cpu_before, self.cpu_seconds())
                 shown = ", ".join(
                     f"{m.label.split(' ', 1)[1]} {fmt(figures[m.key])} {m.unit}"
                     for m in result.metrics
@@ -330,6 +342,26 @@ class Session:
             if not self.args.keep_data:
                 self.purge()
         return result
+
+    def cpu_seconds(self) -> tuple[float, float | None]:
+        """CPU seconds used so far by this process and by the worker processes together
+        (None when a runner is in-process or the system does not tell)."""
+        workers: float | None = 0.0
+        for host in self.hosts:
+            used = host.cpu_seconds()
+            workers = None if used is None or workers is None else workers + used
+        return time.process_time(), workers
+
+    @staticmethod
+    def note_cpu(
+        result: WorkloadResult,
+        tasks: int,
+        before: tuple[float, float | None],
+        after: tuple[float, float | None],
+    ) -> None:
+        result.cpu_client.append(1000 * (after[0] - before[0]) / tasks)
+        if before[1] is not None and after[1] is not None:
+            result.cpu_workers.append(1000 * (after[1] - before[1]) / tasks)
 
     def run_long(self, total: int) -> dict[str, Any]:
         from bench_workloads import submit_and_await
@@ -417,6 +449,7 @@ def render(report: Report) -> str:
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             lines.append("  ".join(cells).rstrip())
         lines.append("")
+    lines.extend(render_cpu(report))
     lines.extend(render_memory(report))
     if report.long_run:
         lines.append("")
@@ -427,6 +460,27 @@ def render(report: Report) -> str:
         lines.append("FAILURES:")
         lines.extend(f"  {line}" for line in [*failures, *report.errors])
     return "\n".join(lines)
+
+
+def render_cpu(report: Report) -> list[str]:
+    """CPU per task, the median of the runs: less sensitive than times to what else the
+    machine runs (the workers' figure has the 10 ms granularity of ``/proc``: W1's is the one
+    to read)."""
+    lines = []
+    for workload in report.workloads:
+        if not workload.cpu_client:
+            continue
+        parts = [f"client {statistics.median(workload.cpu_client):.3f}"]
+        if workload.cpu_workers:
+            parts.append(f"workers {statistics.median(workload.cpu_workers):.3f}")
+        lines.append(f"  {workload.name}: " + ", ".join(parts))
+    if not lines:
+        return []
+    return [
+        "CPU per task, ms (median of runs; the client includes an in-process runner):",
+        *lines,
+        "",
+    ]
 
 
 def render_memory(report: Report) -> list[str]:

@@ -199,6 +199,9 @@ class BaseOrchestrator(ABC):
     """Owns invocation statuses and the decisions about what runs where and when."""
 
     config_cls: ClassVar[type[ConfigOrchestrator]] = ConfigOrchestrator
+    waits_with_final_step: ClassVar[bool] = False
+    """Whether :meth:`_finalize_and_claim` may wait for work (``request.timeout``) in the same
+    round trip as the final step; where it cannot, a final step never waits."""
 
     def __init__(self, app: Pynenc) -> None:
         self.app = app
@@ -213,7 +216,8 @@ class BaseOrchestrator(ABC):
             self.conf.status_cache_size, app.conf.cached_status_time, app.clock.monotonic
         )
         self._next_requests: LRUCache[tuple[str, int, float], ClaimRequest] = LRUCache(64)
-        """The claim a finishing invocation's runner makes for its slot (by runner, count)."""
+        """The claim a finishing invocation's runner makes for its slot (by runner, count,
+        wait)."""
 
     def open_connections(self) -> None:
         """Open what this component needs to serve this process (a connection), so the first
@@ -432,14 +436,10 @@ class BaseOrchestrator(ABC):
     ) -> tuple[CasResult, dict[InvocationId, Claim]]:
         """:meth:`_finalize`, then, when it applied, a round (:meth:`_claim_round`) for the
         slot the finished invocation frees. ``request.timeout`` is how long the round may wait
-        for work when nothing is due: a backend that can wait in the same round trip as the
-        final step may (see :meth:`set_result_and_claim_next`); this one does not wait."""
+        for work when nothing is due: 0 unless :attr:`waits_with_final_step` (see
+        :meth:`set_result_and_claim_next`)."""
         result = self._finalize(move)
-        if not result.applied:
-            return result, {}
-        if request.timeout:
-            request = replace(request, timeout=0.0)
-        return result, self._claim_round(request)
+        return result, self._claim_round(request) if result.applied else {}
 
     def _finalize(self, move: FinalMove) -> CasResult:
         """A final move: status and history, then the result or exception, then the wake-up
@@ -914,14 +914,17 @@ class BaseOrchestrator(ABC):
         those invocations (none when nothing is due).
 
         With ``wait`` (seconds), a caller that would wait for work next anyway lets a backend
-        that can do so in the same round trip as the final step wait up to that long when
-        nothing is due (it returns when work comes or the time is up); others do not wait.
-        The final step is recorded, and its waiters woken, before any wait. Not while
-        triggers watch task outcomes: they are reported after the step, without delay."""
+        that can do so in the same round trip as the final step
+        (:attr:`waits_with_final_step`) wait up to that long when nothing is due: it returns
+        when work comes or the time is up. Others do not wait. The final step is recorded,
+        and its waiters woken, before any wait. Not while triggers watch task outcomes: they
+        are reported after the step, without delay."""
         serialized = self.app.serializer.serialize(result)
         request = None
         if max_next > 0:
-            if wait > 0 and self.app.trigger.source_index().watched_tasks:
+            if wait > 0 and (
+                not self.waits_with_final_step or self.app.trigger.source_index().watched_tasks
+            ):
                 wait = 0.0
             key = (runner_ctx.runner_id, max_next, wait)
             request = self._next_requests.get(key)

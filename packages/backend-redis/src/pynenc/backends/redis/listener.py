@@ -10,9 +10,9 @@ again.
 While no thread waits on a notification (a client submitting calls it will await later), nor
 started waiting in the last :data:`WAITED_LATELY_SECONDS`, the listener lets each burst of them
 gather for up to :data:`GATHER_SECONDS` and reads it in one go, instead of waking for every
-one; a thread that starts waiting ends the pause at once. The
-pause only delays what this process remembers of recent final moves (a status read in it finds
-them in the store instead), never a wait.
+one; a thread that starts waiting ends the pause at once. The pause only delays what this
+process remembers of recent final moves (a status read in it finds them in the store instead),
+never a wait.
 """
 
 from __future__ import annotations

@@ -224,6 +224,7 @@ class RedisOrchestrator(BaseOrchestrator):
     config_cls: ClassVar[type[ConfigOrchestratorRedis]] = ConfigOrchestratorRedis
     conf: ConfigOrchestratorRedis
     cross_process: ClassVar[bool] = True
+    waits_with_final_step: ClassVar[bool] = True
 
     def __init__(self, app: Pynenc) -> None:
         super().__init__(app)

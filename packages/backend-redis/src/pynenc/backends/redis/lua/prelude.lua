@@ -104,6 +104,7 @@ end
 -- invocation is added to a window when one of its entries falls in it, unless its status hash
 -- says (field h) its previous entry was indexed in the same window: most invocations are added
 -- once. With a state retention, a window's set expires that long after the window ends.
+
 -- The window (a string) of a history time `ts` (us, a number or a string).
 local function history_window(ts)
   return string.format('%d', math.floor(tonumber(ts) / HISTORY_WINDOW_US))
@@ -313,12 +314,8 @@ local function transition(header, value, item, out)
         if string.find(flags, 'h', 1, true) then
           window = add_history(id, r[2], r[3], f.h, retention)
         end
-        if window ~= f.h then
-          redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token,
-            'h', window)
-        else
-          redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token)
-        end
+        redis.call('HSET', P .. 'o:inv:' .. id, 's', target, 'r', runner, 't', ts, 'x', token,
+          'h', window)
         index(id, f, target, runner)
         if value_kind == 'r' then
           redis.call('SET', P .. 's:res:' .. id, value)
@@ -433,24 +430,19 @@ local function claim_round(header, first_queue)
       last = at + 1
     end
     unindex(id, f, status, nil)
-    local claimed_at, window = int(at), history_window(at)
+    local claimed_at, last_at, window = int(at), int(last), history_window(at)
     index_history(id, window, f.h, retention)
     if starting then
-      local started_at = int(last)
       redis.call('RPUSH', P .. 's:hist:' .. id, history_entry(claimed_at, claim_mid, claim_tail),
-        history_entry(started_at, start_mid, start_tail))
+        history_entry(last_at, start_mid, start_tail))
       local start_window = history_window(last)
       index_history(id, start_window, window, retention)
       window = start_window
     else
       redis.call('RPUSH', P .. 's:hist:' .. id, history_entry(claimed_at, claim_mid, claim_tail))
     end
-    if window ~= f.h then
-      redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', int(last), 'x', token,
-        'h', window)
-    else
-      redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', int(last), 'x', token)
-    end
+    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', last_at, 'x', token,
+      'h', window)
     index(id, f, status, runner)
     emit(id, 1, f, '', claimed_at, redis.call('GET', P .. 's:inv:' .. id) or '')
     return true

@@ -17,6 +17,8 @@ from redis.client import Pipeline
 
 from pynenc import Pynenc
 from pynenc.backends.redis import connection as redis_connection
+from pynenc.backends.redis import outbox
+from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.thread_runner import ThreadRunner
 from pynenc.task import Task
 from pynenc.testing.harness import RunningRunner
@@ -97,13 +99,33 @@ def _noop(app: Pynenc) -> Any:
     return app.get_task(noop.task_id)
 
 
-def test_registering_a_call_is_one_round_trip(app: Pynenc, round_trips: RoundTrips) -> None:
+def test_registering_a_lone_call_is_one_round_trip(
+    app: Pynenc, round_trips: RoundTrips, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # calls far enough apart are each sent by their caller (none is part of a burst)
+    monkeypatch.setattr(outbox, "BURST_SECONDS", 0.0)
     noop = _noop(app)
     noop()
     round_trips.reset()
     for _ in range(20):
         noop()
     assert round_trips.of("MainThread") == 20
+    assert round_trips.total == 20
+
+
+def test_a_burst_of_calls_costs_its_caller_at_most_one_round_trip(
+    app: Pynenc, round_trips: RoundTrips
+) -> None:
+    noop = _noop(app)
+    noop()
+    round_trips.reset()
+    invocations = [noop() for _ in range(50)]
+    # the first may be sent by its caller; the rest go in the background, in batches
+    assert round_trips.of("MainThread") <= 1
+    app.orchestrator.store.outbox.flush()
+    assert round_trips.total <= 50
+    statuses = {app.orchestrator.get_invocation_status(i.invocation_id) for i in invocations}
+    assert statuses == {InvocationStatus.REGISTERED}
 
 
 def test_registering_a_batch_is_one_round_trip(app: Pynenc, round_trips: RoundTrips) -> None:

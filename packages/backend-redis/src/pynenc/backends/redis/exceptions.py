@@ -27,3 +27,8 @@ class RedisValueTooLargeError(BackendError):
 
 class RedisCommandError(BackendError):
     """The server refused a command for another reason (out of memory, read-only replica...)."""
+
+
+class RedisRegistrationError(BackendError):
+    """Calls queued for registration in the background (:mod:`pynenc.backends.redis.outbox`)
+    could not be stored: the server stayed unreachable, or refused them."""

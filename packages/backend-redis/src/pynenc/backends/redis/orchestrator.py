@@ -97,7 +97,8 @@ from pynenc.util.waiting import AdaptiveBackoff
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.broker.base_broker import BrokerMessage
-    from pynenc.invocation.dist_invocation import InvocationDTO
+    from pynenc.call import Call
+    from pynenc.invocation.dist_invocation import DistributedInvocation, InvocationDTO
     from pynenc.models.call_dto import CallDTO
 
 S = InvocationStatus
@@ -259,6 +260,15 @@ class RedisOrchestrator(BaseOrchestrator):
 
     # ------------------------------------------------------------------ registration
 
+    def route_calls(self, calls: Sequence[Call[Any, Any]]) -> list[DistributedInvocation[Any, Any]]:
+        """As the base class; the new invocations' ids are fresh, so a registration that
+        cannot reuse another invocation by its key may be queued (:mod:`.outbox`)."""
+        self._reads.fresh_ids = True
+        try:
+            return super().route_calls(calls)
+        finally:
+            self._reads.fresh_ids = False
+
     def _register_invocations(
         self, entries: Sequence[OrchestratorEntry], record: InvocationStatusRecord
     ) -> dict[InvocationId, InvocationId]:
@@ -300,14 +310,18 @@ class RedisOrchestrator(BaseOrchestrator):
     ) -> dict[InvocationId, InvocationId]:
         if not entries:
             return {}
+        outbox = self.store.outbox
+        queue = (
+            len(messages) == len(entries)
+            and getattr(self._reads, "fresh_ids", False)
+            and all(entry.registration_key is None for entry in entries)
+            and outbox.in_burst()
+        )
+        status_time = to_micros(record.timestamp)
+        retention = repr(self._state_retention())
         args: list[str] = [
             self.store.prefix,
-            pack(
-                record.runner_id or "",
-                to_micros(record.timestamp),
-                new_token(),
-                repr(self._state_retention()),
-            ),
+            pack(record.runner_id or "", status_time, new_token(), retention),
         ]
         for entry in entries:
             inv_id = entry.invocation_id
@@ -327,13 +341,20 @@ class RedisOrchestrator(BaseOrchestrator):
                     encode_history(history) if history else "",
                     message.queue if message else "",
                     clamp_priority(message.priority) if message else "0",
+                    status_time,
                 )
             )
         listener = self.store.connection.listener
         subscribed = listener.is_subscribed(self._channel)
         epoch, notified = listener.epoch, self._finals.notified
-        raw = self.store.script("register", args)
-        reused = {InvocationId(raw[i]): InvocationId(raw[i + 1]) for i in range(0, len(raw), 2)}
+        if queue:
+            ids = [entry.invocation_id for entry in entries]
+            outbox.add(record.runner_id or "", retention, args[2:], ids)
+            reused: dict[InvocationId, InvocationId] = {}
+        else:
+            raw = self.store.script("register", args)
+            outbox.called()
+            reused = {InvocationId(raw[i]): InvocationId(raw[i + 1]) for i in range(0, len(raw), 2)}
         if subscribed:
             mark = (epoch, time.monotonic(), notified)
             for entry in entries:
@@ -840,6 +861,7 @@ class RedisOrchestrator(BaseOrchestrator):
         notifications. The stored state is read once the waiter is registered and subscribed
         (nothing final before that is missed), again after any reconnection of the listener,
         and at growing intervals while it is not subscribed."""
+        self.store.outbox.check_refused(invocation_ids)
         deadline = time.monotonic() + timeout
         waiter = self._finals.add(invocation_ids)
         wanted = len(set(invocation_ids))

@@ -38,6 +38,7 @@ from pynenc.backends.redis.connection import (
     translate_error,
 )
 from pynenc.backends.redis.exceptions import RedisUnavailableError, RedisValueTooLargeError
+from pynenc.backends.redis.outbox import outbox_for
 from pynenc.invocation import context
 from redis.exceptions import AuthenticationError, ResponseError
 
@@ -113,6 +114,8 @@ class RedisStore:
         self.retry_max = retry.redis_retry_max_delay_sec
         self._runners = _runners_of(self.connection)
         self._app_ref = weakref.ref(app)
+        self.outbox = outbox_for(self)
+        """Registrations queued in the background: every command first waits for them."""
 
     def __repr__(self) -> str:
         return f"RedisStore({self.prefix!r} on {self.settings.location})"
@@ -144,7 +147,10 @@ class RedisStore:
         self._runners.note(context.current_runner.get())
 
     def run(self, operation: Callable[[Any], T]) -> T:
-        """Run ``operation`` on the client under the connection policy."""
+        """Run ``operation`` on the client under the connection policy, once the app's
+        registrations queued before it are stored (:mod:`.outbox`)."""
+        if self.outbox.unsent:
+            self.outbox.flush()
         attempt = 0
         while True:
             clients = self.connection.clients

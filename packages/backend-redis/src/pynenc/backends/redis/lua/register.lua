@@ -9,7 +9,8 @@
 --   keep; for the history time index); 3... per invocation: id,
 --   task id, call id, registration key, running key, registered at (us), stored call ("" = not
 --   stored here), parent id, history time (us), history entry ("" = none), queue ("" = not
---   queued), priority.
+--   queued), priority, status time (us; "" or absent = the header's: calls queued by the
+--   outbox are sent together, each with its own).
 -- Returns the reused invocations as a flat list: id, id of the invocation it reuses, ...
 local h = split(ARGV[2])
 local status, runner, ts, token = T.registered, h[1], h[2], h[3]
@@ -51,7 +52,11 @@ for i = 3, #ARGV do
       window = add_history(id, e[9], e[10], '', retention)
     end
     local q = redis.call('INCR', P .. 'o:seq')
-    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', ts, 'k', task,
+    local at = e[13]
+    if at == nil or at == '' then
+      at = ts
+    end
+    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', at, 'k', task,
       'c', call, 'g', regkey, 'u', runkey, 'q', q, 'a', e[6], 'x', token,
       'm', token, 'h', window)
     index(id, {k = task, g = regkey, u = runkey, q = q}, status, runner)

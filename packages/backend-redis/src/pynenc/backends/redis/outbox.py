@@ -171,8 +171,8 @@ class Outbox:
         self._done(batch, error)
         if error is not None:
             raise RedisRegistrationError(
-                f"{self._queued} calls of this process are not registered yet: {error} They "
-                "are kept and sent with the next call or command of this process."
+                f"{self._queued} calls of this process are not registered yet ({error}); they "
+                "are kept, and sent with its next call or command."
             ) from error
 
     # ---- the sender's side

@@ -184,7 +184,10 @@ class Outbox:
                     self._changed.wait()
                 batch = self._take(self._added)
                 self._sending = True
-            error = self._send(batch)
+            try:
+                error = self._send(batch)
+            except BaseException as exc:  # kept, like a transient error: callers retry it
+                error = exc
             with self._changed:
                 self._done(batch, error)
 

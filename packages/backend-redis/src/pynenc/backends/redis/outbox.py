@@ -186,7 +186,7 @@ class Outbox:
                 self._sending = True
             try:
                 error = self._send(batch)
-            except BaseException as exc:  # kept, like a transient error: callers retry it
+            except BaseException as exc:  # noqa: BLE001 - kept: callers send it again
                 error = exc
             with self._changed:
                 self._done(batch, error)

@@ -235,3 +235,22 @@ def test_a_process_that_exits_stores_what_it_queued(redis_config: dict[str, Any]
         assert app.orchestrator.count_invocations() == {InvocationStatus.REGISTERED: 21}
     finally:
         app.purge()
+
+
+def test_with_background_registration_off_every_call_is_stored_before_it_returns(
+    redis_config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setattr(outbox_module, "BURST_SECONDS", 60.0)
+    app = Pynenc(
+        app_id=f"outbox-off-{uuid.uuid4().hex[:8]}",
+        config_values={**redis_config, "redis_register_bursts_in_background": False},
+    )
+    try:
+        noop = _noop(app)
+        for _ in range(10):
+            noop()
+            assert not _outbox(app).unsent
+        assert app.orchestrator.count_invocations() == {InvocationStatus.REGISTERED: 11}
+    finally:
+        app.purge()

@@ -13,6 +13,7 @@ from pynenc.conf.config_base import (
     ConfigField,
     ConfigPynencBase,
     bounded,
+    parse_bool,
     parse_float,
     parse_int,
     parse_str,
@@ -116,6 +117,14 @@ class ConfigOrchestratorRedis(ConfigOrchestrator, ConfigRedis):
         1.0,
         parser=bounded(parse_float, ge=0),
         doc="Cap of the delay between those retries.",
+    )
+    redis_register_bursts_in_background = ConfigField(
+        True,
+        parser=parse_bool,
+        doc="Calls made in quick succession (a loop of task calls) return at once and are "
+        "registered by a background thread, many per round trip; any other command of the "
+        "process waits for them, and an exiting process stores them first. False: every call "
+        "returns once it is stored.",
     )
 
 

@@ -27,8 +27,9 @@ final move and next claim               the final move, then a round for the slo
 Round trips per task (a no-op call submitted by a client and run by a ThreadRunner with
 blocking control on; counted by ``tests/test_round_trips.py``):
 
-- client: 1 to register (a ``parallelize`` batch is 1 in all); awaiting a result it was
-  notified of costs nothing (the notification carries small results, and a call registered
+- client: 1 to register a lone call (a ``parallelize`` batch is 1 in all); calls in a burst
+  are queued and registered in the background, one round trip per batch
+  (:mod:`pynenc.backends.redis.outbox`); awaiting a result it was notified of costs nothing (the notification carries small results, and a call registered
   while the process listens needs no first read).
 - runner: 1 for the final move, which claims and starts the next due invocation; a runner
   that found nothing due adds 1: its blocking pop on the wake-up lists and the round that
@@ -312,7 +313,8 @@ class RedisOrchestrator(BaseOrchestrator):
             return {}
         outbox = self.store.outbox
         queue = (
-            len(messages) == len(entries)
+            self.conf.redis_register_bursts_in_background
+            and len(messages) == len(entries)
             and getattr(self._reads, "fresh_ids", False)
             and all(entry.registration_key is None for entry in entries)
             and outbox.in_burst()

@@ -29,14 +29,15 @@ blocking control on; counted by ``tests/test_round_trips.py``):
 
 - client: 1 to register a lone call (a ``parallelize`` batch is 1 in all); calls in a burst
   are queued and registered in the background, one round trip per batch
-  (:mod:`pynenc.backends.redis.outbox`); awaiting a result it was notified of costs nothing (the notification carries small results, and a call registered
-  while the process listens needs no first read).
+  (:mod:`pynenc.backends.redis.outbox`); awaiting a result it was notified of costs nothing
+  (the notification carries small results, and a call registered while the process listens
+  needs no first read).
 - runner: 1 for the final move, which claims and starts the next due invocation; a runner
   that found nothing due adds 1: its blocking pop on the wake-up lists and the round that
   claims the work are sent together, so the server runs the round as the wait ends.
 
 Measured: 1.03 per task for the runner draining a backlog of 200 calls registered in one batch
-(client 0.01), 3 per task for one call at a time (client 1, runner 2).
+(client 0.01), 2 per task for one call at a time (client 1, runner 1).
 
 Result waiters are woken through pub/sub (:mod:`pynenc.backends.redis.listener`) and read the
 stored state again after any reconnection.

@@ -60,10 +60,12 @@ class _Gate:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.opened = threading.Event()
+        self.reached = threading.Event()
         self.batches: list[int] = []
         send = Outbox._send
 
         def gated(outbox: Outbox, batch: Sequence[Any]) -> BaseException | None:
+            self.reached.set()
             assert self.opened.wait(30), "the test never let the sender go"
             self.batches.append(sum(len(item.ids) for item in batch))
             return send(outbox, batch)  # type: ignore[arg-type]
@@ -89,14 +91,15 @@ def test_calls_queued_while_a_batch_is_on_its_way_are_sent_together(
 ) -> None:
     noop = _noop(app)
     gate = _Gate(monkeypatch)
-    # the sender is held: the calls return without any round trip of their own
-    invocations = [noop() for _ in range(30)]
+    invocations = [noop()]
+    assert gate.reached.wait(10)  # the sender took the first call and is held
+    # the calls return without any round trip of their own
+    invocations += [noop() for _ in range(29)]
     assert _outbox(app).unsent
     gate.opened.set()
     _outbox(app).flush(10)
-    # the first batch went as soon as the first call was queued; all the others together
-    assert len(gate.batches) == 2
-    assert sum(gate.batches) == 30
+    # the calls queued while the first was on its way went together
+    assert gate.batches == [1, 29]
     assert {_status(app, i) for i in invocations} == {InvocationStatus.REGISTERED}
     # each call keeps the time it was made at
     times = [app.orchestrator.get_invocation_status_record(i.invocation_id) for i in invocations]
@@ -254,3 +257,19 @@ def test_with_background_registration_off_every_call_is_stored_before_it_returns
         assert app.orchestrator.count_invocations() == {InvocationStatus.REGISTERED: 11}
     finally:
         app.purge()
+
+
+def test_an_idle_sender_ends_and_the_next_burst_starts_another(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "IDLE_SECONDS", 0.05)
+    noop = _noop(app)
+    first = noop()
+    sender = _outbox(app)._sender
+    assert sender is not None
+    sender.join(10)  # nothing more to send: it ends on its own
+    assert not sender.is_alive() and _outbox(app)._sender is None
+    second = noop()
+    _outbox(app).flush(10)
+    assert _outbox(app)._sender is not sender
+    assert {_status(app, first), _status(app, second)} == {InvocationStatus.REGISTERED}

@@ -63,6 +63,8 @@ MAX_BATCH = 1_000
 """Invocations per script call at most (a larger backlog goes in several)."""
 EXIT_SECONDS = 30.0
 """How long a process that exits waits for its queued registrations to be stored."""
+IDLE_SECONDS = 10.0
+"""A sender with nothing to send for this long ends (the next call queued starts another)."""
 _REFUSED_REMEMBERED = 10_000
 
 _TRANSIENT = (RedisUnavailableError, RedisAuthenticationError)
@@ -181,7 +183,9 @@ class Outbox:
         while True:
             with self._changed:
                 while not self._queue or self._error is not None or self._sending:
-                    self._changed.wait()
+                    if not self._changed.wait(IDLE_SECONDS) and not self._queue:
+                        self._sender = None  # the next call queued starts another
+                        return
                 batch = self._take(self._added)
                 self._sending = True
             try:
@@ -299,7 +303,7 @@ def _pack_header(header: tuple[str, str], token: str) -> str:
     return pack(runner_id, "", token, retention)
 
 
-_outboxes: dict[tuple[int, str], Outbox] = {}
+_outboxes: weakref.WeakValueDictionary[tuple[int, str], Outbox] = weakref.WeakValueDictionary()
 _all: weakref.WeakSet[Outbox] = weakref.WeakSet()
 _outboxes_lock = threading.Lock()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -16,6 +17,17 @@ COMPONENTS = {
     "trigger_cls": "RedisTrigger",
     "client_data_store_cls": "RedisClientDataStore",
 }
+
+
+class LogRecords(logging.Handler):
+    """The messages of the records logged to the logger it is added to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def require_redis_server() -> str:

@@ -3,7 +3,6 @@ keep reconnecting with capped backoff for as long as they run, logging the outag
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from pathlib import Path
@@ -19,7 +18,7 @@ from pynenc.backends.redis.testing import RedisServer, free_port
 from pynenc.invocation import context
 from pynenc.runner.runner_context import RunnerContext
 
-from .conftest import COMPONENTS, require_redis_server
+from .conftest import COMPONENTS, LogRecords, require_redis_server
 
 SECRET = "pa55-w0rd"
 
@@ -37,15 +36,6 @@ class _Runner:
     def __init__(self) -> None:
         self.running = True
         self.runner_context = RunnerContext.current("PolicyRunner", "policy-runner")
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 class _FlakyServer:
@@ -98,7 +88,7 @@ def test_a_connection_the_server_closed_is_replaced_without_reporting_an_outage(
     app = _app(redis_url=redis_config["redis_url"], redis_retry_max_attempts=0)
     store = _store(app)
     store.connection.outage_started = None
-    records = _Records()
+    records = LogRecords()
     store.logger.addHandler(records)
     try:
         assert store.run(_FlakyServer(failures=1)) == "answer"
@@ -118,7 +108,7 @@ def test_a_runner_keeps_retrying_past_the_client_limit_and_logs_the_outage_once(
     )
     store = _store(app)
     store.connection.outage_started = None  # earlier tests fake outages on this connection
-    records = _Records()
+    records = LogRecords()
     store.logger.addHandler(records)
     runner = _Runner()
     token = context.current_runner.set(runner)  # type: ignore[arg-type]

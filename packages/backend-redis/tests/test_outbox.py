@@ -5,7 +5,6 @@ stores what it queued."""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pynenc.backends.redis.exceptions import RedisRegistrationError, RedisUnavai
 from pynenc.backends.redis.outbox import Outbox
 from pynenc.backends.redis.store import RedisStore
 from pynenc.invocation.status import InvocationStatus
+
+from .conftest import LogRecords
 
 TESTS = Path(__file__).parent
 
@@ -71,15 +72,6 @@ class _Gate:
             return send(outbox, batch)  # type: ignore[arg-type]
 
         monkeypatch.setattr(Outbox, "_send", gated)
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 def _status(app: Pynenc, invocation: Any) -> InvocationStatus:
@@ -173,7 +165,7 @@ def test_a_registration_the_server_refuses_is_logged_and_its_wait_raises(
     kept = client.get(seq)
     client.delete(seq)
     client.rpush(seq, "not a counter")  # a key of another type at one of the app's names
-    records = _Records()
+    records = LogRecords()
     app.logger.addHandler(records)
     try:
         refused = [noop() for _ in range(3)]

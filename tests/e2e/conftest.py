@@ -25,7 +25,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(0.02)  # a poll with a deadline
 
 
 class RunnerProcess:

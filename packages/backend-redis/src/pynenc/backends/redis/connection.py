@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import os
 import threading
 import time
@@ -125,6 +126,24 @@ history entry) travels as one string, far cheaper to send than one argument per 
 def pack(*fields: object) -> str:
     """The fields of one record as one script argument."""
     return SEP.join(map(str, fields))
+
+
+_TOKENS = itertools.count()
+_TOKEN_PREFIX = [os.urandom(6).hex()]
+
+
+def _new_token_prefix() -> None:
+    _TOKEN_PREFIX[0] = os.urandom(6).hex()
+
+
+os.register_at_fork(after_in_child=_new_token_prefix)
+
+
+def new_token() -> str:
+    """A token no other call (of any process on any host) uses: a random per-process prefix
+    (a forked child draws its own) and a counter. A script call carries one, so a repeat
+    after a lost reply is told from another call."""
+    return f"{_TOKEN_PREFIX[0]}{next(_TOKENS):x}"
 
 
 def _status_table_lua() -> str:

@@ -46,8 +46,6 @@ stored state again after any reconnection.
 from __future__ import annotations
 
 import functools
-import itertools
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -64,9 +62,10 @@ from pynenc.backends.redis.codec import (
     to_micros,
 )
 from pynenc.backends.redis.conf import ConfigOrchestratorRedis
-from pynenc.backends.redis.connection import pack
+from pynenc.backends.redis.connection import new_token, pack
 from pynenc.backends.redis.exceptions import RedisValueTooLargeError
 from pynenc.backends.redis.listener import RECENT_SECONDS, finals_for
+from pynenc.backends.redis.outbox import register_args
 from pynenc.backends.redis.store import RedisStore
 from pynenc.identifiers.invocation_id import InvocationId
 from pynenc.invocation.status import (
@@ -146,23 +145,6 @@ def _rule_and_runner(rule: TransitionRule, runner_id: str) -> str:
 
 def clamp_priority(priority: int) -> str:
     return str(max(-MAX_PRIORITY, min(MAX_PRIORITY, priority)))
-
-
-_TOKENS = itertools.count()
-_TOKEN_PREFIX = [os.urandom(6).hex()]
-
-
-def _new_token_prefix() -> None:
-    _TOKEN_PREFIX[0] = os.urandom(6).hex()
-
-
-os.register_at_fork(after_in_child=_new_token_prefix)
-
-
-def new_token() -> str:
-    """A token no other call (of any process on any host) uses: a random per-process prefix
-    (a forked child draws its own) and a counter."""
-    return f"{_TOKEN_PREFIX[0]}{next(_TOKENS):x}"
 
 
 def _cas_result(raw: Sequence[Any], i: int) -> tuple[CasResult, str]:
@@ -321,16 +303,13 @@ class RedisOrchestrator(BaseOrchestrator):
             and outbox.in_burst()
         )
         status_time = to_micros(record.timestamp)
-        retention = repr(self._state_retention())
-        args: list[str] = [
-            self.store.prefix,
-            pack(record.runner_id or "", status_time, new_token(), retention),
-        ]
+        runner_id, retention = record.runner_id or "", repr(self._state_retention())
+        items: list[str] = []
         for entry in entries:
             inv_id = entry.invocation_id
             history = histories.get(inv_id)
             message = messages.get(inv_id)
-            args.append(
+            items.append(
                 pack(
                     inv_id,
                     entry.task_id,
@@ -351,11 +330,12 @@ class RedisOrchestrator(BaseOrchestrator):
         subscribed = listener.is_subscribed(self._channel)
         epoch, notified = listener.epoch, self._finals.notified
         if queue:
-            ids = [entry.invocation_id for entry in entries]
-            outbox.add(record.runner_id or "", retention, args[2:], ids)
+            outbox.add(runner_id, retention, items, [entry.invocation_id for entry in entries])
             reused: dict[InvocationId, InvocationId] = {}
         else:
-            raw = self.store.script("register", args)
+            raw = self.store.script(
+                "register", register_args(self.store, runner_id, retention, items)
+            )
             outbox.called()
             reused = {InvocationId(raw[i]): InvocationId(raw[i + 1]) for i in range(0, len(raw), 2)}
         if subscribed:

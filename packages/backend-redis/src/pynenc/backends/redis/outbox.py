@@ -43,6 +43,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pynenc.backends.redis.connection import new_token, pack
 from pynenc.backends.redis.exceptions import (
     RedisAuthenticationError,
     RedisRegistrationError,
@@ -113,7 +114,7 @@ class Outbox:
 
     def in_burst(self) -> bool:
         """Whether a call made now should be queued rather than sent by its caller."""
-        return self._added != self._stored or time.monotonic() - self._last_call < BURST_SECONDS
+        return self.unsent or time.monotonic() - self._last_call < BURST_SECONDS
 
     def called(self) -> None:
         """Note that a call returned (a burst is calls in quick succession)."""
@@ -138,7 +139,7 @@ class Outbox:
                 self._sender.start()
             elif not self._sending:
                 self._changed.notify_all()
-        self._last_call = time.monotonic()
+        self.called()
 
     def flush(self, timeout: float | None = None) -> None:
         """Return once every registration queued so far is stored. A caller finds the sender
@@ -223,17 +224,14 @@ class Outbox:
         """Store the batch: one script call per run of items with the same header. Returns
         the transient error that stopped it (what is left is sent again); a refusal is
         recorded and logged, and counts as done."""
-        from pynenc.backends.redis.orchestrator import new_token
-
         store = self._store
         self._local.sending = True
         try:
-            for header, run in itertools.groupby(batch, key=lambda item: item.header):
+            for (runner_id, retention), run in itertools.groupby(batch, key=lambda i: i.header):
                 items = list(run)
                 entries = [entry for item in items for entry in item.entries]
-                args = [store.prefix, _pack_header(header, new_token()), *entries]
                 try:
-                    store.script("register", args)
+                    store.script("register", register_args(store, runner_id, retention, entries))
                 except _TRANSIENT as exc:
                     return exc
                 except Exception as exc:  # noqa: BLE001 - refused by the server: no retry helps
@@ -296,11 +294,11 @@ class Outbox:
         self._local = threading.local()
 
 
-def _pack_header(header: tuple[str, str], token: str) -> str:
-    from pynenc.backends.redis.connection import pack
-
-    runner_id, retention = header
-    return pack(runner_id, "", token, retention)
+def register_args(
+    store: RedisStore, runner_id: str, retention: str, items: Sequence[str]
+) -> list[str]:
+    """The arguments of ``register.lua`` for these per-invocation items, with a new token."""
+    return [store.prefix, pack(runner_id, new_token(), retention), *items]
 
 
 _outboxes: weakref.WeakValueDictionary[tuple[int, str], Outbox] = weakref.WeakValueDictionary()

@@ -5,16 +5,16 @@
 -- An invocation already stored is left as it is: a repeat of this call after a lost reply
 -- (same token) reports it as registered, another call's registration as reusing itself.
 --
--- ARGV: 1 prefix; 2 header: runner id, status time (us), token, state retention (seconds, 0 =
---   keep; for the history time index); 3... per invocation: id,
+-- ARGV: 1 prefix; 2 header: runner id, token, state retention (seconds, 0 = keep; for the
+--   history time index); 3... per invocation: id,
 --   task id, call id, registration key, running key, registered at (us), stored call ("" = not
 --   stored here), parent id, history time (us), history entry ("" = none), queue ("" = not
---   queued), priority, status time (us; "" or absent = the header's: calls queued by the
---   outbox are sent together, each with its own).
+--   queued), priority, status time (us; each its own, since the outbox sends the calls it
+--   queued together).
 -- Returns the reused invocations as a flat list: id, id of the invocation it reuses, ...
 local h = split(ARGV[2])
-local status, runner, ts, token = T.registered, h[1], h[2], h[3]
-local retention = tonumber(h[4])
+local status, runner, token = T.registered, h[1], h[2]
+local retention = tonumber(h[3])
 local reused = {}
 local rung = {}
 for i = 3, #ARGV do
@@ -52,11 +52,7 @@ for i = 3, #ARGV do
       window = add_history(id, e[9], e[10], '', retention)
     end
     local q = redis.call('INCR', P .. 'o:seq')
-    local at = e[13]
-    if at == nil or at == '' then
-      at = ts
-    end
-    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', at, 'k', task,
+    redis.call('HSET', P .. 'o:inv:' .. id, 's', status, 'r', runner, 't', e[13], 'k', task,
       'c', call, 'g', regkey, 'u', runkey, 'q', q, 'a', e[6], 'x', token,
       'm', token, 'h', window)
     index(id, {k = task, g = regkey, u = runkey, q = q}, status, runner)
